@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/bus"
+	"github.com/jobboard/jobboard/commands"
+	"github.com/jobboard/jobboard/eventstore"
+	jbhttp "github.com/jobboard/jobboard/http"
+	"github.com/jobboard/jobboard/postgres"
+	"github.com/jobboard/jobboard/projections"
+)
+
+// TokenIssuer is the iss claim of the service's access tokens.
+const TokenIssuer = "jobboard"
+
+// App is one running job board process.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	Pool    *pgxpool.Pool
+	Store   *eventstore.Store
+	Tracker *projections.Tracker
+	Server  *jbhttp.Server
+
+	router *message.Router
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns an app for cfg; Run starts it.
+func New(cfg Config, log *slog.Logger) *App {
+	return &App{cfg: cfg, log: log}
+}
+
+// Run connects to the database (creating and migrating it as needed) and
+// starts the parts of the service cfg.Role names. It returns once they are
+// running; Close stops them.
+func (a *App) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.cfg.JWTSecretGenerated && a.cfg.Role.runsAPI() {
+		a.log.Warn("JWT_SECRET is not set: using a random secret, so tokens stop working when this process stops and are not accepted by other instances")
+	}
+	if a.Pool, err = postgres.Open(ctx, a.cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err = postgres.Migrate(ctx, a.Pool); err != nil {
+		return err
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+
+	relay := bus.NewRelay(a.Pool, a.log)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); relay.Run(bg) }()
+
+	a.Store = eventstore.New(a.Pool, eventstore.OnAppended(relay.Appended))
+	a.Tracker = projections.NewTracker(a.Pool, relay.Signals().Progressed, a.cfg.ConsistencyTimeout)
+
+	if a.cfg.Role.runsWorkers() {
+		if err = a.startRouter(ctx, relay); err != nil {
+			return err
+		}
+	}
+	if a.cfg.Role.runsAPI() {
+		passwords, err := auth.NewPasswords(a.cfg.BcryptCost)
+		if err != nil {
+			return err
+		}
+		a.Server = jbhttp.NewServer(jbhttp.Deps{
+			Commands: commands.New(a.Store, a.Pool, a.Tracker, passwords),
+			Users:    projections.NewUsersView(a.Pool),
+			Tokens:   auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
+			Ready:    a.ready,
+			Logger:   a.log,
+		})
+		if err = a.Server.Open(a.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
+		}
+		a.log.Info("serving the API", "addr", a.Server.Addr())
+	}
+	return nil
+}
+
+func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
+	logger := watermill.NewSlogLoggerWithLevelMapping(a.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: a.cfg.ShutdownTimeout}, logger)
+	if err != nil {
+		return err
+	}
+	router.AddMiddleware(middleware.Recoverer)
+	cfg := bus.SubscriberConfig{IdlePoll: a.cfg.IdlePoll}
+	if err := projections.Register(ctx, router, a.Pool, relay, cfg, projections.All()...); err != nil {
+		return err
+	}
+	a.router = router
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := router.Run(context.Background()); err != nil {
+			a.log.Error("message router stopped", "err", err)
+		}
+	}()
+	select {
+	case <-router.Running():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.log.Info("projectors running", "projections", len(projections.All()))
+	return nil
+}
+
+// ready says why the service should not get traffic, in words fit for a
+// client, or returns nil.
+func (a *App) ready(ctx context.Context) error {
+	if err := a.Pool.Ping(ctx); err != nil {
+		return errors.New("the database does not answer")
+	}
+	names := make([]string, 0, len(projections.All()))
+	for _, p := range projections.All() {
+		names = append(names, p.Name())
+	}
+	lagging, err := a.Tracker.Lagging(ctx, names, 5*time.Second)
+	if err != nil {
+		return errors.New("the projections' progress could not be read")
+	}
+	if len(lagging) > 0 {
+		return fmt.Errorf("projections behind the log: %v", lagging)
+	}
+	return nil
+}
+
+// Close stops the service in order (HTTP server, then message router, then
+// background loops, then the pool), each within the shutdown timeout.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if a.Server != nil {
+		if err := a.Server.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
+		}
+	}
+	if a.router != nil {
+		if err := a.router.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop message router: %w", err))
+		}
+	}
+	if a.stop != nil {
+		a.stop()
+	}
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("background work did not stop in time"))
+	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,130 @@
+// Package app wires the job board together: configuration, the database,
+// the event store, the Watermill router with its projectors, and the HTTP
+// server. cmd/jobboard and the end-to-end tests both run it.
+package app
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Role says which parts of the service a process runs.
+type Role string
+
+const (
+	RoleAll    Role = "all"    // the API and the workers
+	RoleAPI    Role = "api"    // only the HTTP API
+	RoleWorker Role = "worker" // only projectors and background workers
+)
+
+// ParseRole reads a --role value.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAll, RoleAPI, RoleWorker:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q (want api, worker or all)", s)
+}
+
+func (r Role) runsAPI() bool     { return r == RoleAll || r == RoleAPI }
+func (r Role) runsWorkers() bool { return r == RoleAll || r == RoleWorker }
+
+// DefaultDatabaseURL is used when DATABASE_URL is not set.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/jobboard?sslmode=disable"
+
+// Config is everything the service reads from its environment, checked once
+// at start.
+type Config struct {
+	DatabaseURL string
+	HTTPAddr    string
+	Role        Role
+	JWTSecret   []byte
+	// JWTSecretGenerated is true when no JWT_SECRET was given and a random
+	// one was made: tokens then die with the process.
+	JWTSecretGenerated bool
+	JWTTTL             time.Duration
+	BcryptCost         int
+	LogLevel           string
+	LogFormat          string
+	// ConsistencyTimeout bounds how long a write waits for its projections.
+	ConsistencyTimeout time.Duration
+	ShutdownTimeout    time.Duration
+	// IdlePoll is how often an idle subscriber looks for events it was not
+	// woken for (another process's append whose notification was lost).
+	IdlePoll time.Duration
+}
+
+// ConfigFromEnv reads the configuration through getenv.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL: or(getenv("DATABASE_URL"), DefaultDatabaseURL),
+		HTTPAddr:    or(getenv("HTTP_ADDR"), ":8080"),
+		Role:        RoleAll,
+		LogLevel:    strings.ToLower(or(getenv("LOG_LEVEL"), "info")),
+		LogFormat:   strings.ToLower(or(getenv("LOG_FORMAT"), "text")),
+	}
+	var errs []error
+	durationVar := func(dst *time.Duration, name string, def time.Duration) {
+		*dst = def
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 1h or 500ms", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	durationVar(&c.JWTTTL, "JWT_TTL", time.Hour)
+	durationVar(&c.ConsistencyTimeout, "CONSISTENCY_TIMEOUT", 5*time.Second)
+	durationVar(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", 15*time.Second)
+	durationVar(&c.IdlePoll, "SUBSCRIBER_IDLE_POLL", 250*time.Millisecond)
+
+	c.BcryptCost = 12
+	if v := getenv("BCRYPT_COST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 4 || n > 31 {
+			errs = append(errs, fmt.Errorf("BCRYPT_COST=%q: want a number from 4 to 31", v))
+		}
+		c.BcryptCost = n
+	}
+	if v := getenv("JOBBOARD_ROLE"); v != "" {
+		r, err := ParseRole(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JOBBOARD_ROLE: %w", err))
+		}
+		c.Role = r
+	}
+	switch secret := getenv("JWT_SECRET"); {
+	case secret == "":
+		c.JWTSecret = make([]byte, 32)
+		rand.Read(c.JWTSecret)
+		c.JWTSecretGenerated = true
+	case len(secret) < 32:
+		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes long"))
+	default:
+		c.JWTSecret = []byte(secret)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	return c, errors.Join(errs...)
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

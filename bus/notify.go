@@ -1,0 +1,142 @@
+package bus
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgreSQL channels that carry the signals between processes.
+const (
+	channelAppended   = "jobboard_appended"
+	channelProgressed = "jobboard_progressed"
+)
+
+// Relay carries signals to other processes through LISTEN/NOTIFY, so that an
+// API process learns at once that a worker process has projected its events
+// and a worker learns that an API process has appended some.
+//
+// The NOTIFY is sent after the append has committed, from a goroutine of its
+// own, and coalesced: appends never wait for it and never take the
+// cluster-wide lock that a NOTIFY inside their own transaction would.
+type Relay struct {
+	pool    *pgxpool.Pool
+	signals Signals
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]bool
+	kick    chan struct{}
+}
+
+// NewRelay returns a relay over pool. Until Run, it only signals within
+// this process.
+func NewRelay(pool *pgxpool.Pool, log *slog.Logger) *Relay {
+	return &Relay{pool: pool, signals: NewSignals(), log: log, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// Signals are the local signals the relay fires.
+func (r *Relay) Signals() Signals { return r.signals }
+
+// Appended notifies this process and, soon, the others that events were
+// committed.
+func (r *Relay) Appended() {
+	r.signals.Appended.Notify()
+	r.send(channelAppended)
+}
+
+// Progressed notifies this process and the others that a consumer committed.
+func (r *Relay) Progressed() {
+	r.signals.Progressed.Notify()
+	r.send(channelProgressed)
+}
+
+func (r *Relay) send(channel string) {
+	r.mu.Lock()
+	r.pending[channel] = true
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends and receives notifications until ctx ends. A lost connection is
+// re-established; in the meantime subscribers and waiters fall back on
+// polling, so nothing is missed, only later.
+func (r *Relay) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.sendLoop(ctx) }()
+	go func() { defer wg.Done(); r.listenLoop(ctx) }()
+	wg.Wait()
+}
+
+func (r *Relay) sendLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		}
+		r.mu.Lock()
+		channels := make([]string, 0, len(r.pending))
+		for c := range r.pending {
+			channels = append(channels, c)
+		}
+		clear(r.pending)
+		r.mu.Unlock()
+		for _, c := range channels {
+			if _, err := r.pool.Exec(ctx, `SELECT pg_notify($1, '')`, c); err != nil && ctx.Err() == nil {
+				r.log.Debug("notify failed", "channel", c, "err", err)
+			}
+		}
+	}
+}
+
+func (r *Relay) listenLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := r.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("listening for notifications failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Relay) listen(ctx context.Context) error {
+	pooled, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection that was LISTENing is not handed back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, c := range []string{channelAppended, channelProgressed} {
+		if _, err := conn.Exec(ctx, `LISTEN `+c); err != nil {
+			return err
+		}
+	}
+	// Whatever happened while we were not listening is announced now.
+	r.signals.Appended.Notify()
+	r.signals.Progressed.Notify()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case channelAppended:
+			r.signals.Appended.Notify()
+		case channelProgressed:
+			r.signals.Progressed.Notify()
+		}
+	}
+}

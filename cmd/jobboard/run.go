@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/postgres"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; without
+// it, the VCS revision Go recorded is shown.
+var version = ""
+
+const usage = `jobboard — an event-sourced job board backend.
+
+Usage:
+  jobboard <command> [flags]
+
+Commands:
+  serve     run the HTTP API, the projectors and the background workers
+  migrate   create the database if needed and apply pending migrations
+  version   print the version
+
+Run "jobboard <command> --help" for a command's flags.
+
+Configuration comes from the environment:
+  DATABASE_URL         PostgreSQL URL (default ` + app.DefaultDatabaseURL + `);
+                       the database is created if it does not exist
+  HTTP_ADDR            address the API listens on (default :8080)
+  JWT_SECRET           HS256 secret for access tokens, at least 32 bytes
+                       (unset: a random one per process, with a warning)
+  JWT_TTL              access token lifetime (default 1h)
+  BCRYPT_COST          bcrypt cost for passwords (default 12)
+  LOG_LEVEL            debug, info, warn or error (default info)
+  LOG_FORMAT           text or json (default text)
+  CONSISTENCY_TIMEOUT  how long a write waits for its read models (default 5s)
+  SHUTDOWN_TIMEOUT     how long a graceful shutdown may take (default 15s)
+`
+
+// run is the whole program, with its environment passed in so that tests can
+// run it too. It returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = serve(ctx, rest, getenv, stderr)
+	case "migrate":
+		err = migrate(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "jobboard", buildVersion())
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "jobboard: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case err != nil:
+		fmt.Fprintln(stderr, "jobboard:", err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: jobboard %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nThe environment variables of \"jobboard --help\" apply.\n")
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := newFlagSet("serve", `Runs the service until SIGINT or SIGTERM, then shuts down gracefully: it stops
+accepting connections, finishes the requests in flight, stops the projectors
+and closes the database pool, all within SHUTDOWN_TIMEOUT. Migrations are
+applied at start.`, stderr)
+	role := fs.String("role", "all", "which parts to run: api (HTTP only), worker (projectors and workers only) or all")
+	addr := fs.String("addr", "", "listen address; overrides HTTP_ADDR")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := app.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Role, err = app.ParseRole(*role); err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	if *addr != "" {
+		cfg.HTTPAddr = *addr
+	}
+	log := newLogger(cfg, stderr)
+	a := app.New(cfg, log)
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("jobboard started", "role", cfg.Role, "version", buildVersion())
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	if err := a.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", `Creates the database named in DATABASE_URL if it does not exist and applies the
+migrations it has not yet applied, each in its own transaction. Safe to run
+while other instances start: they wait for each other.`, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := app.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(newLogger(cfg, stderr))
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "database is up to date")
+	return nil
+}
+
+func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}

@@ -1,0 +1,47 @@
+// Package commands holds one handler per use case: load the aggregate, let
+// it decide, append its events, and wait until the read models that serve
+// the result have caught up, so that the caller can read its own write.
+package commands
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+)
+
+// Waiter blocks until named projections have applied the event at a
+// checkpoint. projections.Tracker is the implementation.
+type Waiter interface {
+	WaitFor(ctx context.Context, cp eventstore.Checkpoint, projections ...string) error
+}
+
+// Handlers runs commands. Its zero value is not usable; use New.
+type Handlers struct {
+	store     *eventstore.Store
+	pool      *pgxpool.Pool
+	waiter    Waiter
+	passwords *auth.Passwords
+}
+
+// New returns the command handlers.
+func New(store *eventstore.Store, pool *pgxpool.Pool, waiter Waiter, passwords *auth.Passwords) *Handlers {
+	return &Handlers{store: store, pool: pool, waiter: waiter, passwords: passwords}
+}
+
+// appendAndWait appends events and waits until the projections that serve
+// the written resource have applied them. Every command that writes goes
+// through it: it is the one place where read-your-writes is kept.
+func (h *Handlers) appendAndWait(ctx context.Context, stream eventstore.Stream, expected int64, events []domain.Event, serving []string, opts ...eventstore.AppendOption) (eventstore.Appended, error) {
+	appended, err := h.store.Append(ctx, stream, expected, events, opts...)
+	if err != nil {
+		return eventstore.Appended{}, err
+	}
+	if err := h.waiter.WaitFor(ctx, appended.Last(), serving...); err != nil {
+		return appended, err
+	}
+	return appended, nil
+}

@@ -1,0 +1,107 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/projections"
+)
+
+// Password length limits. bcrypt ignores everything past 72 bytes, so a
+// longer password would silently be a shorter one.
+const (
+	MinPasswordBytes = 8
+	MaxPasswordBytes = 72
+)
+
+// RegisterUser opens an account.
+type RegisterUser struct {
+	Email    string
+	Password string
+	Name     string
+	Role     string
+	Company  *string
+}
+
+// RegisterUser opens an account: the UserRegistered event and the
+// credentials are written in one transaction, and a taken email is a
+// conflict however many registrations race for it.
+func (h *Handlers) RegisterUser(ctx context.Context, cmd RegisterUser) (*domain.User, error) {
+	var passwordProblem string
+	switch n := len(cmd.Password); {
+	case n == 0:
+		passwordProblem = "is required"
+	case n < MinPasswordBytes || n > MaxPasswordBytes:
+		passwordProblem = "must be 8 to 72 bytes long"
+	}
+	role, roleErr := domain.ParseRole(cmd.Role)
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	user, events, err := domain.RegisterUser(id, cmd.Email, cmd.Name, role, cmd.Company, time.Now())
+	if err != nil || passwordProblem != "" || roleErr != nil {
+		return nil, mergeInvalid(err, passwordProblem, cmd.Role, roleErr)
+	}
+	hash, err := h.passwords.Hash(cmd.Password)
+	if err != nil {
+		return nil, err
+	}
+	_, err = h.appendAndWait(eventstore.WithActor(ctx, id), eventstore.Stream{Type: domain.StreamUser, ID: id}, 0, events,
+		[]string{projections.Users},
+		eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
+			return insertCredentials(ctx, tx, id, user.Email(), hash)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	return user, nil
+}
+
+// mergeInvalid combines the domain's field errors with the ones checked
+// here, so that the client hears about every field at once.
+func mergeInvalid(domainErr error, passwordProblem, role string, roleErr error) error {
+	var v domain.Validation
+	var de *domain.Error
+	if errors.As(domainErr, &de) && de.Kind == domain.KindInvalid {
+		for _, f := range de.Fields {
+			if f.Field == "role" && roleErr != nil {
+				continue
+			}
+			v.Add(f.Field, f.Message)
+		}
+	} else if domainErr != nil {
+		return domainErr
+	}
+	if passwordProblem != "" {
+		v.Add("password", passwordProblem)
+	}
+	if roleErr != nil {
+		if role == "" {
+			v.Add("role", "is required")
+		} else {
+			v.Add("role", "must be recruiter or job_seeker")
+		}
+	}
+	return v.Err()
+}
+
+func insertCredentials(ctx context.Context, tx pgx.Tx, id uuid.UUID, email, hash string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)`, id, email, hash)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_key" {
+		return &domain.Error{
+			Kind:    domain.KindConflict,
+			Message: "an account with this email already exists",
+			Fields:  []domain.FieldError{{Field: "email", Message: "is already registered"}},
+		}
+	}
+	return err
+}

@@ -1,0 +1,158 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	callerKey
+)
+
+// saneID is what a client-supplied request id may look like to be echoed.
+var saneID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID gives every request an id (the client's own, when it is sane),
+// echoes it in X-Request-Id and records it in the metadata of the events the
+// request appends.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !saneID.MatchString(id) {
+			id = uuid.Must(uuid.NewV7()).String()
+		}
+		correlation := r.Header.Get("X-Correlation-Id")
+		if !saneID.MatchString(correlation) {
+			correlation = id
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{RequestID: id, CorrelationID: correlation, CausationID: id})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// statusRecorder remembers the status a handler sent, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		s.Logger.InfoContext(r.Context(), "request",
+			"method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"request_id", requestIDFrom(r.Context()))
+	})
+}
+
+// recoverPanics turns a panic into a logged 500 instead of a dropped
+// connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.ErrorContext(r.Context(), "panic in handler", "panic", v, "stack", string(debug.Stack()))
+				writeError(w, r, s.Logger, domain.Errorf(domain.KindInternal, "panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// commonHeaders sets the headers every answer carries.
+func (s *Server) commonHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps request bodies; reading past the cap fails with
+// *http.MaxBytesError, which becomes a 413.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticated lets only requests with a valid access token through, with
+// the caller in their context (and as the actor of the events they append).
+func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		caller, err := s.callerOf(r)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		ctx := context.WithValue(r.Context(), callerKey, caller)
+		ctx = eventstore.WithActor(ctx, caller.UserID)
+		next(w, r.WithContext(ctx))
+	}
+}
+
+var errNoToken = &domain.Error{Kind: domain.KindUnauthorized, Message: "this endpoint needs an access token: send Authorization: Bearer <token> (from POST /login)"}
+
+func (s *Server) callerOf(r *http.Request) (auth.Caller, error) {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return auth.Caller{}, errNoToken
+	}
+	scheme, token, found := strings.Cut(header, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return auth.Caller{}, &domain.Error{Kind: domain.KindUnauthorized, Message: "the Authorization header must be: Bearer <token>"}
+	}
+	return s.Tokens.Parse(strings.TrimSpace(token))
+}
+
+// callerFrom returns the authenticated caller of a request.
+func callerFrom(ctx context.Context) (auth.Caller, bool) {
+	c, ok := ctx.Value(callerKey).(auth.Caller)
+	return c, ok
+}

@@ -1,0 +1,127 @@
+// Package http is the REST API: it turns requests into commands and queries
+// and errors into problem+json, and does nothing else.
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/commands"
+	"github.com/jobboard/jobboard/projections"
+)
+
+// Deps are what the API needs from the rest of the application.
+type Deps struct {
+	Commands *commands.Handlers
+	Users    projections.UsersView
+	Tokens   *auth.Tokens
+	// Ready reports why the service is not ready to serve, or nil.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	Deps
+	server *http.Server
+	ln     net.Listener
+	router *mux.Router
+}
+
+// NewServer returns a server with every route registered.
+func NewServer(deps Deps) *Server {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	s := &Server{Deps: deps, router: mux.NewRouter()}
+	s.routes()
+	s.server = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// routes is the API's one route table.
+func (s *Server) routes() {
+	r := s.router
+	r.HandleFunc("/register", s.handleRegister).Methods(http.MethodPost)
+	r.HandleFunc("/login", s.handleLogin).Methods(http.MethodPost)
+	r.HandleFunc("/me", s.authenticated(s.handleMe)).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
+
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.Logger, errNoRoute)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.handleMethodNotAllowed)
+}
+
+// Handler is the API with its middleware, for tests and for the server.
+func (s *Server) Handler() http.Handler {
+	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.limitBody(s.router)))))
+}
+
+// Open starts listening on addr (":0" picks a free port) and serves in the
+// background.
+func (s *Server) Open(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on, once open.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Close stops accepting connections and waits for in-flight requests until
+// ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	return s.server.Shutdown(ctx)
+}
+
+// handleMethodNotAllowed answers a known path with the wrong method, naming
+// the methods it does allow.
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if s.router.Match(probe, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	for i, m := range allowed {
+		if i == 0 {
+			w.Header().Set("Allow", m)
+		} else {
+			w.Header().Add("Allow", m)
+		}
+	}
+	writeError(w, r, s.Logger, errMethodNotAllowed)
+}

@@ -1,0 +1,108 @@
+// Package testdb gives tests a fresh, migrated PostgreSQL database of their
+// own, on the server named by TEST_DATABASE_URL (by default the local one).
+// A test run without a reachable server fails and says how to start it; it
+// is never skipped.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/postgres"
+)
+
+// DefaultServerURL is used when TEST_DATABASE_URL is not set; the database
+// name in it is replaced by a fresh one.
+const DefaultServerURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+const howToStart = "PostgreSQL must be running for the tests (set TEST_DATABASE_URL to use another server); " +
+	"start the local one with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+// DB is a database that exists for one test package or one test.
+type DB struct {
+	URL  string
+	Name string
+	Pool *pgxpool.Pool
+}
+
+// Create makes a new database, migrates it and opens a pool on it.
+func Create(ctx context.Context) (*DB, error) {
+	server := os.Getenv("TEST_DATABASE_URL")
+	if server == "" {
+		server = DefaultServerURL
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return nil, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+	}
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	name := "jobboard_test_" + hex.EncodeToString(suffix)
+	u.Path = "/" + name
+	db := &DB{URL: u.String(), Name: name}
+	if db.Pool, err = postgres.Open(ctx, db.URL); err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, howToStart)
+	}
+	if err := postgres.Migrate(ctx, db.Pool); err != nil {
+		db.Drop()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Drop closes the pool and removes the database.
+func (db *DB) Drop() error {
+	if db.Pool != nil {
+		db.Pool.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return postgres.DropDatabase(ctx, db.URL, db.Name)
+}
+
+// Main runs a test package's tests against one fresh database, which *shared
+// points to while they run, and drops it afterwards. Use it from TestMain:
+//
+//	var db *testdb.DB
+//	func TestMain(m *testing.M) { testdb.Main(m, &db) }
+func Main(m *testing.M, shared **DB) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	db, err := Create(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testdb:", err)
+		os.Exit(1)
+	}
+	*shared = db
+	code := m.Run()
+	if err := db.Drop(); err != nil && !strings.Contains(err.Error(), "does not exist") {
+		fmt.Fprintln(os.Stderr, "testdb: drop:", err)
+	}
+	os.Exit(code)
+}
+
+// New gives one test a database of its own, dropped when the test ends.
+func New(tb testing.TB) *DB {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := Create(ctx)
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Drop(); err != nil {
+			tb.Errorf("testdb: drop %s: %v", db.Name, err)
+		}
+	})
+	return db
+}

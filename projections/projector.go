@@ -1,0 +1,112 @@
+// Package projections keeps the read models: one projector per table set,
+// each fed by its own Watermill consumer group, each idempotent because it
+// records how far it got in the same transaction as the rows it writes.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/bus"
+	"github.com/jobboard/jobboard/eventstore"
+)
+
+// Projector turns events into the rows of one read model.
+type Projector interface {
+	// Name identifies the projector: its consumer group and its checkpoint.
+	Name() string
+	// Apply writes what r means for the read model, through tx. It is
+	// called once per event, in log order, for every event in the log; it
+	// returns nil for events it has no interest in.
+	Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error
+}
+
+// Names of the projections, which are also their consumer groups.
+const (
+	Users = "users"
+)
+
+// All returns every projector of the job board.
+func All() []Projector {
+	return []Projector{UsersProjector{}}
+}
+
+// Register adds a handler per projector to router, each with its own
+// consumer group on the events topic.
+func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, projectors ...Projector) error {
+	for _, p := range projectors {
+		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
+			return err
+		}
+		sub, err := bus.NewSubscriber(pool, "projection:"+p.Name(), relay, cfg, router.Logger())
+		if err != nil {
+			return err
+		}
+		router.AddConsumerHandler("project-"+p.Name(), eventstore.Topic, sub, handler(p))
+	}
+	return nil
+}
+
+func handler(p Projector) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		ctx := msg.Context()
+		tx, ok := bus.TxFrom(ctx)
+		if !ok {
+			return errors.New("projection handler called outside a subscriber transaction")
+		}
+		r, err := eventstore.RecordFromMessage(msg)
+		if err != nil {
+			return err
+		}
+		return Project(ctx, tx, p, r)
+	}
+}
+
+// Project applies r to p's read model within tx, unless p's checkpoint says
+// it has already been applied: delivery is at least once, and an event seen
+// twice must change nothing. The work happens in a savepoint, so a failure
+// leaves tx usable for the redelivery.
+func Project(ctx context.Context, tx pgx.Tx, p Projector, r eventstore.Record) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer sp.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+
+	claimed, err := claim(ctx, sp, p.Name(), r.Checkpoint())
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		return nil
+	}
+	if err := p.Apply(ctx, sp, r); err != nil {
+		return fmt.Errorf("projection %s: event %d (%s): %w", p.Name(), r.Position, r.Type, err)
+	}
+	return sp.Commit(ctx)
+}
+
+// claim moves the checkpoint to cp if it is behind it, and reports whether
+// it did: false means the event was applied before.
+func claim(ctx context.Context, tx pgx.Tx, name string, cp eventstore.Checkpoint) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+UPDATE projection_checkpoints SET tx_id = $2::text::xid8, position = $3, updated_at = now()
+WHERE name = $1 AND (tx_id, position) < ($2::text::xid8, $3)`, name, fmt.Sprint(cp.TxID), cp.Position)
+	if err != nil {
+		return false, fmt.Errorf("projection %s: advance checkpoint: %w", name, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func ensureCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string) error {
+	_, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`, name)
+	if err != nil {
+		return fmt.Errorf("projection %s: create checkpoint: %w", name, err)
+	}
+	return nil
+}

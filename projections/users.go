@@ -1,0 +1,74 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+)
+
+// UsersProjector keeps the users table: one row per account.
+type UsersProjector struct{}
+
+func (UsersProjector) Name() string { return Users }
+
+func (UsersProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
+	if r.StreamType != domain.StreamUser {
+		return nil
+	}
+	e, err := r.Event()
+	if err != nil {
+		return err
+	}
+	switch e := e.(type) {
+	case domain.UserRegistered:
+		_, err = tx.Exec(ctx, `
+INSERT INTO users (id, email, name, role, company, created_at, version)
+VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7)
+ON CONFLICT (id) DO NOTHING`,
+			e.UserID, e.Email, e.Name, e.Role.String(), e.Company, e.RegisteredAt, r.Version)
+	}
+	return err
+}
+
+// User is an account as the users read model shows it.
+type User struct {
+	ID        uuid.UUID
+	Email     string
+	Name      string
+	Role      domain.Role
+	Company   string
+	CreatedAt time.Time
+}
+
+// UsersView reads the users read model.
+type UsersView struct{ pool *pgxpool.Pool }
+
+// NewUsersView returns a view over pool.
+func NewUsersView(pool *pgxpool.Pool) UsersView { return UsersView{pool: pool} }
+
+// Get returns the account with id.
+func (v UsersView) Get(ctx context.Context, id uuid.UUID) (User, error) {
+	var u User
+	var role string
+	err := v.pool.QueryRow(ctx, `
+SELECT id, email, name, role, coalesce(company, ''), created_at FROM users WHERE id = $1`, id).
+		Scan(&u.ID, &u.Email, &u.Name, &role, &u.Company, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, domain.Errorf(domain.KindNotFound, "no such user")
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if u.Role, err = domain.ParseRole(role); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
