@@ -1,0 +1,24 @@
+# The README's quick start: `make run` and `make test`.
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+
+.PHONY: run test build vet fmt bench lint
+
+run: ## start PostgreSQL if needed, then serve the API and workers on :8080
+	./scripts/ensure-postgres
+	$(GO) run -ldflags "-X main.version=$(VERSION)" ./cmd/jobboard serve
+
+test: ## start PostgreSQL if needed, then run every test with the race detector
+	./scripts/ensure-postgres
+	$(GO) test -race -count=1 ./...
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/jobboard ./cmd/jobboard
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt would change the files above"; exit 1)
+
+bench: ## the projection-lag and append benchmarks recorded in bench/README.md
+	./scripts/ensure-postgres
+	$(GO) test -run '^$$' -bench 'ProjectionLag|Append' -benchtime 3000x ./projections/ ./eventstore/
