@@ -86,6 +86,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		a.Server = jbhttp.NewServer(jbhttp.Deps{
 			Commands: commands.New(a.Store, a.Pool, a.Tracker, passwords),
 			Users:    projections.NewUsersView(a.Pool),
+			Jobs:     projections.NewJobsView(a.Pool),
 			Tokens:   auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
 			Ready:    a.ready,
 			Logger:   a.log,

@@ -15,19 +15,24 @@ type Event interface {
 
 type eventKind struct {
 	version int
-	newFn   func() Event
+	decode  func(data []byte) (Event, error)
 }
 
 var eventKinds = map[string]eventKind{}
 
-// registerEvent makes an event type decodable from the log. version is the
-// schema version that new events of this type are written with.
-func registerEvent(version int, newFn func() Event) {
-	typ := newFn().EventType()
+// registerEvent makes events of type E decodable from the log. version is
+// the schema version that new events of this type are written with.
+func registerEvent[E Event](version int) {
+	var zero E
+	typ := zero.EventType()
 	if _, dup := eventKinds[typ]; dup {
 		panic("domain: event type registered twice: " + typ)
 	}
-	eventKinds[typ] = eventKind{version: version, newFn: newFn}
+	eventKinds[typ] = eventKind{version: version, decode: func(data []byte) (Event, error) {
+		var e E
+		err := json.Unmarshal(data, &e)
+		return e, err
+	}}
 }
 
 // SchemaVersion is the version that events of e's type are written with.
@@ -46,7 +51,7 @@ func EventTypes() []string {
 }
 
 // DecodeEvent turns a stored event back into its Go type. An event written
-// with an older schema version than the current one is refused until an
+// with another schema version than the current one is refused until an
 // upcaster for it exists, rather than being misread.
 func DecodeEvent(eventType string, version int, data []byte) (Event, error) {
 	kind, ok := eventKinds[eventType]
@@ -56,19 +61,9 @@ func DecodeEvent(eventType string, version int, data []byte) (Event, error) {
 	if version != kind.version {
 		return nil, fmt.Errorf("event %s has schema version %d, this build reads %d", eventType, version, kind.version)
 	}
-	e := kind.newFn()
-	if err := json.Unmarshal(data, e); err != nil {
+	e, err := kind.decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
-	return derefEvent(e), nil
-}
-
-// derefEvent returns events by value: newFn hands out pointers so that
-// json.Unmarshal can fill them, but aggregates switch on value types.
-func derefEvent(e Event) Event {
-	switch e := e.(type) {
-	case *UserRegistered:
-		return *e
-	}
-	return e
+	return e, nil
 }

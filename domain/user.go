@@ -63,7 +63,7 @@ type UserRegistered struct {
 func (UserRegistered) EventType() string { return "UserRegistered" }
 
 func init() {
-	registerEvent(1, func() Event { return &UserRegistered{} })
+	registerEvent[UserRegistered](1)
 }
 
 // StreamUser is the stream type of user aggregates.

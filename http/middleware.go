@@ -137,6 +137,20 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// maybeAuthenticated serves anonymous requests too, but a request that does
+// send a token must send a valid one: a bad token is a 401, not silently
+// anonymous.
+func (s *Server) maybeAuthenticated(next http.HandlerFunc) http.HandlerFunc {
+	authed := s.authenticated(next)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			next(w, r)
+			return
+		}
+		authed(w, r)
+	}
+}
+
 var errNoToken = &domain.Error{Kind: domain.KindUnauthorized, Message: "this endpoint needs an access token: send Authorization: Bearer <token> (from POST /login)"}
 
 func (s *Server) callerOf(r *http.Request) (auth.Caller, error) {

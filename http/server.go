@@ -21,6 +21,7 @@ import (
 type Deps struct {
 	Commands *commands.Handlers
 	Users    projections.UsersView
+	Jobs     projections.JobsView
 	Tokens   *auth.Tokens
 	// Ready reports why the service is not ready to serve, or nil.
 	Ready  func(ctx context.Context) error
@@ -60,6 +61,13 @@ func (s *Server) routes() {
 	r.HandleFunc("/register", s.handleRegister).Methods(http.MethodPost)
 	r.HandleFunc("/login", s.handleLogin).Methods(http.MethodPost)
 	r.HandleFunc("/me", s.authenticated(s.handleMe)).Methods(http.MethodGet)
+	r.HandleFunc("/jobs", s.authenticated(s.handlePostJob)).Methods(http.MethodPost)
+	r.HandleFunc("/jobs", s.maybeAuthenticated(s.handleListJobs)).Methods(http.MethodGet)
+	r.HandleFunc("/jobs/{id}", s.maybeAuthenticated(s.handleGetJob)).Methods(http.MethodGet)
+	r.HandleFunc("/jobs/{id}", s.authenticated(s.handlePatchJob)).Methods(http.MethodPatch)
+	r.HandleFunc("/jobs/{id}", s.authenticated(s.handlePutJob)).Methods(http.MethodPut)
+	r.HandleFunc("/jobs/{id}", s.authenticated(s.handleDeleteJob)).Methods(http.MethodDelete)
+	r.HandleFunc("/jobs/{id}/history", s.authenticated(s.handleJobHistory)).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
 

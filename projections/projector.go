@@ -29,11 +29,12 @@ type Projector interface {
 // Names of the projections, which are also their consumer groups.
 const (
 	Users = "users"
+	Jobs  = "jobs"
 )
 
 // All returns every projector of the job board.
 func All() []Projector {
-	return []Projector{UsersProjector{}}
+	return []Projector{UsersProjector{}, JobsProjector{}}
 }
 
 // Register adds a handler per projector to router, each with its own

@@ -1,0 +1,182 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/projections"
+)
+
+// conflictRetries is how many times a write without If-Match is decided
+// again after losing a race to another writer of the same job.
+const conflictRetries = 3
+
+// jobServing are the projections a job write must reach before it answers.
+var jobServing = []string{projections.Jobs}
+
+// PostJob publishes a new job for a recruiter and returns its id.
+func (h *Handlers) PostJob(ctx context.Context, caller auth.Caller, draft domain.JobDraft) (uuid.UUID, error) {
+	poster, err := h.poster(ctx, caller)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	_, events, err := domain.PostJob(id, poster, draft, now())
+	if err != nil {
+		return uuid.Nil, err
+	}
+	_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamJob, ID: id}, 0, events, jobServing)
+	return id, err
+}
+
+// PatchJob changes the given fields of a job (and its status, if given).
+// ifMatch, when not nil, is the version the client last saw.
+func (h *Handlers) PatchJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64, patch domain.JobPatch) error {
+	return h.changeJob(ctx, caller, id, ifMatch, func(j *domain.Job, p domain.Poster) ([]domain.Event, error) {
+		return j.Patch(p, patch, now())
+	})
+}
+
+// ReplaceJob sets all writable fields of a job; omitted ones get their
+// defaults.
+func (h *Handlers) ReplaceJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64, draft domain.JobDraft, status *string) error {
+	return h.changeJob(ctx, caller, id, ifMatch, func(j *domain.Job, p domain.Poster) ([]domain.Event, error) {
+		return j.Replace(p, draft, status, now())
+	})
+}
+
+// DeleteJob withdraws a job for good; its history stays in the log.
+func (h *Handlers) DeleteJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64) error {
+	return h.changeJob(ctx, caller, id, ifMatch, func(j *domain.Job, p domain.Poster) ([]domain.Event, error) {
+		return j.Delete(p, now())
+	})
+}
+
+// changeJob loads a job, checks who may change it and the If-Match
+// precondition, lets decide choose the events and appends them. Without
+// If-Match a lost race is decided again on the fresh state, a few times;
+// with it, a lost race is a failed precondition.
+func (h *Handlers) changeJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64,
+	decide func(*domain.Job, domain.Poster) ([]domain.Event, error)) error {
+	poster, err := h.poster(ctx, caller)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		job, last, err := h.loadJob(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := job.CheckWriter(poster); err != nil {
+			return err
+		}
+		version := job.Version()
+		if ifMatch != nil && *ifMatch != version {
+			return errStaleVersion
+		}
+		events, err := decide(job, poster)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			// Nothing changes, but the answer shows the job: make sure the
+			// read model has every earlier change.
+			return h.waiter.WaitFor(ctx, last, jobServing...)
+		}
+		_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamJob, ID: id}, version, events, jobServing)
+		if errors.Is(err, eventstore.ErrConflict) {
+			if ifMatch != nil {
+				return errStaleVersion
+			}
+			if attempt < conflictRetries {
+				continue
+			}
+		}
+		return err
+	}
+}
+
+var errStaleVersion = &domain.Error{
+	Kind:    domain.KindPreconditionFailed,
+	Message: "the job has changed since the version in If-Match; fetch it again",
+}
+
+// loadJob folds a job's stream and returns it with the checkpoint of its
+// last event.
+func (h *Handlers) loadJob(ctx context.Context, id uuid.UUID) (*domain.Job, eventstore.Checkpoint, error) {
+	records, err := h.store.ReadStream(ctx, id)
+	if err != nil {
+		return nil, eventstore.Checkpoint{}, err
+	}
+	if len(records) == 0 || records[0].StreamType != domain.StreamJob {
+		return nil, eventstore.Checkpoint{}, domain.Errorf(domain.KindNotFound, "no such job")
+	}
+	events, err := decodeAll(records)
+	if err != nil {
+		return nil, eventstore.Checkpoint{}, err
+	}
+	job, err := domain.JobFromHistory(events)
+	return job, records[len(records)-1].Checkpoint(), err
+}
+
+// poster is the caller as the job aggregate needs them: with the company
+// their jobs default to.
+func (h *Handlers) poster(ctx context.Context, caller auth.Caller) (domain.Poster, error) {
+	p := domain.Poster{ID: caller.UserID, Role: caller.Role}
+	if caller.Role != domain.RoleRecruiter {
+		return p, nil
+	}
+	u, err := h.loadUser(ctx, caller.UserID)
+	if err != nil {
+		return p, err
+	}
+	p.Company = u.Company()
+	return p, nil
+}
+
+func decodeAll(records []eventstore.Record) ([]domain.Event, error) {
+	events := make([]domain.Event, len(records))
+	for i, r := range records {
+		var err error
+		if events[i], err = r.Event(); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+// now is the time commands stamp on events, at the log's precision.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// JobHistory returns a job's events, oldest first, to the recruiter who
+// posted it. A deleted job's history stays readable: it is the audit trail.
+func (h *Handlers) JobHistory(ctx context.Context, caller auth.Caller, id uuid.UUID) ([]eventstore.Record, error) {
+	records, err := h.store.ReadStream(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(records) == 0 || records[0].StreamType != domain.StreamJob {
+		return nil, domain.Errorf(domain.KindNotFound, "no such job")
+	}
+	events, err := decodeAll(records)
+	if err != nil {
+		return nil, err
+	}
+	job, err := domain.JobFromHistory(events)
+	if err != nil {
+		return nil, err
+	}
+	if caller.Role != domain.RoleRecruiter || job.RecruiterID() != caller.UserID {
+		return nil, domain.Errorf(domain.KindForbidden, "only the recruiter who posted this job may read its history")
+	}
+	return records, nil
+}
