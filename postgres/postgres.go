@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,7 +66,11 @@ func EnsureDatabase(ctx context.Context, url string) error {
 	}
 	_, err = conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize())
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created by a concurrent start
+	// Created by a concurrent start: 42P04 when it committed before our
+	// CREATE began, a unique violation on pg_database when it committed
+	// while ours was running.
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" ||
+		pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index") {
 		return nil
 	}
 	if err != nil {
@@ -105,7 +110,7 @@ func IsUnavailable(err error) bool {
 		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P01-03: the server is shutting down or starting.
-		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
 	}
 	return pgconn.SafeToRetry(err)
 }

@@ -93,11 +93,15 @@ func Project(ctx context.Context, tx pgx.Tx, p Projector, r eventstore.Record) e
 }
 
 // claim moves the checkpoint to cp if it is behind it, and reports whether
-// it did: false means the event was applied before.
+// it did: false means the event was applied before. A projection without a
+// checkpoint row (Project called without Register, as a replay would) has
+// applied nothing yet, so its row is created rather than every event being
+// skipped.
 func claim(ctx context.Context, tx pgx.Tx, name string, cp eventstore.Checkpoint) (bool, error) {
 	tag, err := tx.Exec(ctx, `
-UPDATE projection_checkpoints SET tx_id = $2::text::xid8, position = $3, updated_at = now()
-WHERE name = $1 AND (tx_id, position) < ($2::text::xid8, $3)`, name, fmt.Sprint(cp.TxID), cp.Position)
+INSERT INTO projection_checkpoints AS c (name, tx_id, position) VALUES ($1, $2::text::xid8, $3)
+ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()
+WHERE (c.tx_id, c.position) < (excluded.tx_id, excluded.position)`, name, fmt.Sprint(cp.TxID), cp.Position)
 	if err != nil {
 		return false, fmt.Errorf("projection %s: advance checkpoint: %w", name, err)
 	}
