@@ -31,7 +31,10 @@ func (h *Handlers) LogIn(ctx context.Context, email, password string) (*domain.U
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	// bcrypt reads only the first 72 bytes, so without this a 72-byte
+	// password would also be opened by itself followed by anything. The
+	// comparison above still runs, so that the refusal takes as long.
+	if !ok || len(password) > MaxPasswordBytes {
 		return nil, errBadCredentials
 	}
 	return h.loadUser(ctx, id)
