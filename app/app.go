@@ -84,7 +84,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			return err
 		}
 		a.Server = jbhttp.NewServer(jbhttp.Deps{
-			Commands: commands.New(a.Store, a.Pool, a.Tracker, passwords),
+			Commands: commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits),
 			Users:    projections.NewUsersView(a.Pool),
 			Jobs:     projections.NewJobsView(a.Pool),
 			Tokens:   auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jobboard/jobboard/commands"
 )
 
 // Role says which parts of the service a process runs.
@@ -53,6 +55,8 @@ type Config struct {
 	// ConsistencyTimeout bounds how long a write waits for its projections.
 	ConsistencyTimeout time.Duration
 	ShutdownTimeout    time.Duration
+	// LoginLimits throttle failed logins.
+	LoginLimits commands.LoginLimits
 	// IdlePoll is how often an idle subscriber looks for events it was not
 	// woken for (another process's append whose notification was lost).
 	IdlePoll time.Duration
@@ -84,14 +88,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	durationVar(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", 15*time.Second)
 	durationVar(&c.IdlePoll, "SUBSCRIBER_IDLE_POLL", 250*time.Millisecond)
 
-	c.BcryptCost = 12
-	if v := getenv("BCRYPT_COST"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 4 || n > 31 {
-			errs = append(errs, fmt.Errorf("BCRYPT_COST=%q: want a number from 4 to 31", v))
+	durationVar(&c.LoginLimits.Window, "LOGIN_FAILURE_WINDOW", 15*time.Minute)
+	intVar := func(dst *int, name string, def, min, max int) {
+		*dst = def
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < min || n > max {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, min, max))
+				return
+			}
+			*dst = n
 		}
-		c.BcryptCost = n
 	}
+	intVar(&c.LoginLimits.PerEmail, "LOGIN_MAX_FAILURES_PER_EMAIL", 10, 0, 1_000_000)
+	intVar(&c.LoginLimits.PerClient, "LOGIN_MAX_FAILURES_PER_CLIENT", 50, 0, 1_000_000)
+	intVar(&c.BcryptCost, "BCRYPT_COST", 12, 4, 31)
 	if v := getenv("JOBBOARD_ROLE"); v != "" {
 		r, err := ParseRole(v)
 		if err != nil {

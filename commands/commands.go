@@ -5,12 +5,14 @@ package commands
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/throttle"
 )
 
 // Waiter blocks until named projections have applied the event at a
@@ -21,15 +23,27 @@ type Waiter interface {
 
 // Handlers runs commands. Its zero value is not usable; use New.
 type Handlers struct {
-	store     *eventstore.Store
-	pool      *pgxpool.Pool
-	waiter    Waiter
-	passwords *auth.Passwords
+	store       *eventstore.Store
+	pool        *pgxpool.Pool
+	waiter      Waiter
+	passwords   *auth.Passwords
+	loginLimits LoginLimits
+	failures    *throttle.Failures
+}
+
+// LoginLimits throttle password guessing: after Max failed logins within
+// Window, for one email or from one client address, further attempts are
+// refused until the window has passed. A maximum of 0 turns that limit off.
+type LoginLimits struct {
+	PerEmail  int
+	PerClient int
+	Window    time.Duration
 }
 
 // New returns the command handlers.
-func New(store *eventstore.Store, pool *pgxpool.Pool, waiter Waiter, passwords *auth.Passwords) *Handlers {
-	return &Handlers{store: store, pool: pool, waiter: waiter, passwords: passwords}
+func New(store *eventstore.Store, pool *pgxpool.Pool, waiter Waiter, passwords *auth.Passwords, limits LoginLimits) *Handlers {
+	return &Handlers{store: store, pool: pool, waiter: waiter, passwords: passwords,
+		loginLimits: limits, failures: throttle.New(pool, limits.Window)}
 }
 
 // appendAndWait appends events and waits until the projections that serve

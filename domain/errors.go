@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller can do about it. The HTTP layer
@@ -67,6 +68,9 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Err     error
+	// RetryAfter, for throttled and unavailable errors, is when the
+	// caller may try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

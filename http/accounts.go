@@ -1,6 +1,7 @@
 package http
 
 import (
+	"net"
 	"net/http"
 	"time"
 
@@ -66,7 +67,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	user, err := s.Commands.LogIn(r.Context(), req.Email, req.Password)
+	user, err := s.Commands.LogIn(r.Context(), req.Email, req.Password, clientAddr(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -97,4 +98,13 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ok(w, newUserJSON(u.ID, u.Email, u.Name, u.Role, u.Company, u.CreatedAt))
+}
+
+// clientAddr is the address the request came from, for throttling.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -99,8 +100,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="jobboard"`)
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		seconds := 1
+		if de != nil && de.RetryAfter > 0 {
+			seconds = int(math.Ceil(de.RetryAfter.Seconds()))
+		}
 		if h.Get("Retry-After") == "" {
-			h.Set("Retry-After", strconv.Itoa(1))
+			h.Set("Retry-After", strconv.Itoa(seconds))
 		}
 	}
 	writeJSON(w, status, "application/problem+json", p)

@@ -40,6 +40,9 @@ Configuration comes from the environment:
   BCRYPT_COST          bcrypt cost for passwords (default 12)
   LOG_LEVEL            debug, info, warn or error (default info)
   LOG_FORMAT           text or json (default text)
+  LOGIN_MAX_FAILURES_PER_EMAIL, LOGIN_MAX_FAILURES_PER_CLIENT, LOGIN_FAILURE_WINDOW
+                       failed logins allowed per email (default 10) and per client
+                       address (default 50) within the window (default 15m); 0: off
   CONSISTENCY_TIMEOUT  how long a write waits for its read models (default 5s)
   SHUTDOWN_TIMEOUT     how long a graceful shutdown may take (default 15s)
 `
