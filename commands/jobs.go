@@ -14,8 +14,11 @@ import (
 )
 
 // conflictRetries is how many times a write without If-Match is decided
-// again after losing a race to another writer of the same job.
-const conflictRetries = 3
+// again after losing a race to another writer of the same job. Every lost
+// race means that another write went through, so among n concurrent writers
+// of one job none needs more than n-1 retries; the cap only keeps a job
+// flooded with writes from holding one request forever.
+const conflictRetries = 100
 
 // jobServing are the projections a job write must reach before it answers.
 var jobServing = []string{projections.Jobs}

@@ -502,7 +502,7 @@ func (d JobDraft) check(defaultCompany string) (JobDetails, error) {
 		Description: textKeepLines(&v, d.Description),
 		Location:    text("location", d.Location, MaxLocationLength),
 	}
-	if d.Company == nil || strings.TrimSpace(*d.Company) == "" {
+	if d.Company == nil {
 		if defaultCompany == "" {
 			v.Add("company", "is required (your account has no company to default to)")
 		}
@@ -537,8 +537,6 @@ func (d JobDraft) check(defaultCompany string) (JobDetails, error) {
 			v.Add("salary_currency", "must be a three-letter ISO 4217 code such as EUR or USD")
 		}
 		out.SalaryCurrency = c
-	} else if out.SalaryMin != nil || out.SalaryMax != nil {
-		v.Add("salary_currency", "is required when a salary is given")
 	}
 	if err := v.Err(); err != nil {
 		return JobDetails{}, err

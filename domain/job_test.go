@@ -69,7 +69,7 @@ func TestPostJobRules(t *testing.T) {
 			d.SalaryMin, d.SalaryMax, d.SalaryCurrency = ptr(int64(10)), ptr(int64(5)), ptr("EUR")
 		}, "salary_min"},
 		{"unknown currency", func(d *domain.JobDraft) { d.SalaryMin, d.SalaryCurrency = ptr(int64(1)), ptr("EUX") }, "salary_currency"},
-		{"salary without currency", func(d *domain.JobDraft) { d.SalaryMax = ptr(int64(1)) }, "salary_currency"},
+		{"blank company", func(d *domain.JobDraft) { d.Company = ptr("  ") }, "company"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -71,10 +71,29 @@ type jobBody struct {
 }
 
 // jobBodyWithStatus is the body of PUT and PATCH, which may also open or
-// close the job.
+// close the job. It spells out jobBody's fields instead of embedding it:
+// encoding/json names a field of an embedded struct after that struct in a
+// type error ("jobBody.remote"), which would neither name the client's
+// field nor keep an internal type name out of the problem.
 type jobBodyWithStatus struct {
-	jobBody
-	Status *string `json:"status"`
+	Title          *string          `json:"title"`
+	Description    *string          `json:"description"`
+	Company        *string          `json:"company"`
+	Location       *string          `json:"location"`
+	EmploymentType *string          `json:"employment_type"`
+	Remote         *bool            `json:"remote"`
+	SalaryMin      optional[int64]  `json:"salary_min"`
+	SalaryMax      optional[int64]  `json:"salary_max"`
+	SalaryCurrency optional[string] `json:"salary_currency"`
+	Status         *string          `json:"status"`
+}
+
+func (b jobBodyWithStatus) draft() domain.JobDraft {
+	return jobBody{
+		Title: b.Title, Description: b.Description, Company: b.Company, Location: b.Location,
+		EmploymentType: b.EmploymentType, Remote: b.Remote,
+		SalaryMin: b.SalaryMin, SalaryMax: b.SalaryMax, SalaryCurrency: b.SalaryCurrency,
+	}.draft()
 }
 
 func (b jobBody) draft() domain.JobDraft {
