@@ -57,11 +57,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
-		err = serve(ctx, rest, getenv, stderr)
+		err = serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		err = migrate(ctx, rest, getenv, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "jobboard", buildVersion())
+		fs := newFlagSet("version", "Prints the version of this build.", stderr)
+		if err = parseFlags(fs, rest, stdout); err == nil {
+			fmt.Fprintln(stdout, "jobboard", buildVersion())
+		}
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -82,22 +85,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 var errUsage = errors.New("usage")
 
+// newFlagSet returns the flags of a command. Asked for with -h or --help,
+// its usage goes to stdout; after a mistake, to stderr.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: jobboard %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\nThe environment variables of \"jobboard --help\" apply.\n")
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: jobboard %s [flags]\n\n%s\n", name, synopsis)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprint(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+		fmt.Fprint(w, "\nThe environment variables listed by \"jobboard --help\" apply.\n")
 	}
 	return fs
 }
 
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, a := range args {
+		if a == "--" {
+			break
 		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if fs.NArg() > 0 {
@@ -108,14 +126,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", `Runs the service until SIGINT or SIGTERM, then shuts down gracefully: it stops
 accepting connections, finishes the requests in flight, stops the projectors
 and closes the database pool, all within SHUTDOWN_TIMEOUT. Migrations are
 applied at start.`, stderr)
 	role := fs.String("role", "all", "which parts to run: api (HTTP only), worker (projectors and workers only) or all")
 	addr := fs.String("addr", "", "listen address; overrides HTTP_ADDR")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := app.ConfigFromEnv(getenv)
@@ -148,7 +166,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	fs := newFlagSet("migrate", `Creates the database named in DATABASE_URL if it does not exist and applies the
 migrations it has not yet applied, each in its own transaction. Safe to run
 while other instances start: they wait for each other.`, stderr)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := app.ConfigFromEnv(getenv)

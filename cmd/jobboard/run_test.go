@@ -82,16 +82,18 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "--help"}, []string{"Usage: jobboard serve", "-role", "-addr", "SHUTDOWN_TIMEOUT"}},
 		{[]string{"serve", "-h"}, []string{"Usage: jobboard serve", "-role", "-addr"}},
 		{[]string{"migrate", "--help"}, []string{"Usage: jobboard migrate", "DATABASE_URL"}},
+		{[]string{"version", "--help"}, []string{"Usage: jobboard version"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			is := is.New(t)
 			// No database: asking for help must not need one.
 			code, stdout, stderr := runCommand(t, env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"), tt.args...)
-			is.Equal(code, 0) // asking for help is not an error
+			is.Equal(code, 0)    // asking for help is not an error
+			is.Equal(stderr, "") // help that was asked for goes to stdout
 			for _, want := range tt.want {
-				if !strings.Contains(stdout+stderr, want) {
-					t.Fatalf("the help does not mention %q:\n%s%s", want, stdout, stderr)
+				if !strings.Contains(stdout, want) {
+					t.Fatalf("the help does not mention %q:\n%s", want, stdout)
 				}
 			}
 		})
