@@ -15,6 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// DefaultMaxConns is the size of the pool when DATABASE_URL does not give
+// pool_max_conns.
+const DefaultMaxConns = 20
+
 // Open creates the database named in url if it does not exist and returns a
 // pool over it. It does not migrate.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
@@ -25,8 +29,12 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err := EnsureDatabase(ctx, url); err != nil {
 		return nil, err
 	}
-	if cfg.MaxConns < 20 {
-		cfg.MaxConns = 20
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default is the number of CPUs (at least 4); each
+		// subscriber holds a connection for its transaction, the relay one
+		// for LISTEN, and the API needs its own. pool_max_conns in the URL
+		// overrides this.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -43,10 +51,13 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // EnsureDatabase creates the database named in url, connecting to the
 // server's "postgres" database to do so, unless it already exists.
 func EnsureDatabase(ctx context.Context, url string) error {
-	cfg, err := pgx.ParseConfig(url)
+	// Parsed as a pool's URL, so that pool settings (pool_max_conns…) are
+	// taken out rather than sent to the server as run-time parameters.
+	poolCfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
+	cfg := poolCfg.ConnConfig
 	name := cfg.Database
 	cfg.Database = "postgres"
 	cfg.ConnectTimeout = 5 * time.Second
@@ -82,10 +93,11 @@ func EnsureDatabase(ctx context.Context, url string) error {
 // DropDatabase removes the database named name on the server of url,
 // disconnecting anyone still using it. Tests use it to clean up.
 func DropDatabase(ctx context.Context, url, name string) error {
-	cfg, err := pgx.ParseConfig(url)
+	poolCfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return err
 	}
+	cfg := poolCfg.ConnConfig
 	cfg.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

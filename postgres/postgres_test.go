@@ -229,6 +229,23 @@ func TestOpenCreatesTheDatabase(t *testing.T) {
 	is.Equal(current, name)                                                  // on that database
 }
 
+// Pool settings in the URL size the pool and are not sent to the server
+// (which would refuse them as unknown parameters when creating the
+// database).
+func TestOpenWithPoolSettings(t *testing.T) {
+	is := is.New(t)
+	ctx := testContext(t)
+	url, name := freshDatabaseURL(t)
+	url += "&pool_max_conns=8&pool_min_conns=1"
+
+	pool, err := postgres.Open(ctx, url)
+	is.NoErr(err) // a URL with pool settings opens, creating the database
+	defer pool.Close()
+	is.True(databaseExists(t, ctx, name))       // it was created
+	is.Equal(pool.Config().MaxConns, int32(8)) // the pool has the size asked for
+	is.NoErr(postgres.DropDatabase(ctx, url, name))
+}
+
 func TestDropDatabase(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
