@@ -70,6 +70,12 @@ func statusOf(err error) int {
 // clients are shown; anything else is logged and replaced by a generic
 // sentence.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away (or the server is shutting down): nobody
+		// reads an answer, and it is not a failure of ours.
+		log.DebugContext(r.Context(), "request canceled", "err", err, "request_id", requestIDFrom(r.Context()))
+		return
+	}
 	status := statusOf(err)
 	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status}
 	var re *requestError
@@ -90,8 +96,6 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	switch {
 	case status >= 500:
 		log.ErrorContext(r.Context(), "request failed", "status", status, "err", err, "request_id", requestIDFrom(r.Context()))
-	case errors.Is(err, context.Canceled):
-		log.DebugContext(r.Context(), "request canceled", "err", err)
 	default:
 		log.DebugContext(r.Context(), "request refused", "status", status, "err", err)
 	}
