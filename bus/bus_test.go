@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/matryer/is"
 
 	"github.com/jobboard/jobboard/domain"
@@ -281,10 +282,58 @@ func TestTxReportsOnlyAcknowledgingCommits(t *testing.T) {
 	is.Equal(reported(), 1) // is reported once
 }
 
-func TestTxFrom(t *testing.T) {
+func TestInTxOutsideAHandler(t *testing.T) {
 	is := is.New(t)
-	_, ok := TxFrom(context.Background())
-	is.True(!ok) // no subscriber transaction outside a handler
+	err := InTx(context.Background(), func(pgx.Tx) error { return nil })
+	is.True(errors.Is(err, ErrNoTx)) // no subscriber transaction outside a handler
+}
+
+// The subscriber commits on its own goroutine when it closes, without
+// waiting for the handler. The commit must wait for a handler inside InTx,
+// so that it never commits half of the handler's work, and a handler that
+// comes after it must be told.
+func TestCommitWaitsForTheHandler(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	_, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS tx_race (step int)`)
+	is.NoErr(err) // a table
+	b := &beginner{pool: db.Pool, committed: func() {}}
+	wtx, err := b.BeginTx(ctx, nil)
+	is.NoErr(err)            // begin
+	handler := wtx.(*Tx).run // what InTx calls for a message delivered in wtx
+
+	inside, release := make(chan struct{}), make(chan struct{})
+	handled := make(chan error, 1)
+	go func() {
+		handled <- handler(func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO tx_race VALUES (1)`); err != nil {
+				return err
+			}
+			close(inside)
+			<-release // the handler is between two writes that belong together
+			_, err := tx.Exec(ctx, `INSERT INTO tx_race VALUES (2)`)
+			return err
+		})
+	}()
+	is.True(closedWithin(inside, 10*time.Second)) // the handler is at work
+
+	committed := make(chan error, 1)
+	go func() { committed <- wtx.Commit() }()
+	select {
+	case <-committed:
+		t.Fatal("the commit did not wait for the handler")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	is.NoErr(<-handled)   // the handler finished its work
+	is.NoErr(<-committed) // and then the commit went through
+
+	var steps int
+	is.NoErr(db.Pool.QueryRow(ctx, `SELECT count(*) FROM tx_race`).Scan(&steps))
+	is.Equal(steps, 2) // both writes committed, not one
+
+	err = handler(func(pgx.Tx) error { return nil })
+	is.True(errors.Is(err, ErrTxDone)) // a handler after the commit is told
 }
 
 // Two relays on one database stand for two processes: what one signals,
@@ -369,10 +418,10 @@ func TestSubscriberDeliversInItsTransactionAndReportsProgress(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the appended event was not delivered")
 		}
-		tx, ok := TxFrom(msg.Context())
-		is.True(ok) // the handler gets the subscriber's transaction
 		var one int
-		is.NoErr(tx.QueryRow(msg.Context(), `SELECT 1`).Scan(&one)) // and can use it
+		is.NoErr(InTx(msg.Context(), func(tx pgx.Tx) error { // the handler gets the subscriber's transaction
+			return tx.QueryRow(msg.Context(), `SELECT 1`).Scan(&one) // and can use it
+		}))
 		r, err := eventstore.RecordFromMessage(msg)
 		is.NoErr(err) // the payload is a record
 		if r.EventID != appended.Records[0].EventID {

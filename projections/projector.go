@@ -5,7 +5,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -55,16 +54,12 @@ func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, r
 
 func handler(p Projector) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		ctx := msg.Context()
-		tx, ok := bus.TxFrom(ctx)
-		if !ok {
-			return errors.New("projection handler called outside a subscriber transaction")
-		}
 		r, err := eventstore.RecordFromMessage(msg)
 		if err != nil {
 			return err
 		}
-		return Project(ctx, tx, p, r)
+		ctx := msg.Context()
+		return bus.InTx(ctx, func(tx pgx.Tx) error { return Project(ctx, tx, p, r) })
 	}
 }
 
