@@ -241,7 +241,7 @@ func TestOpenWithPoolSettings(t *testing.T) {
 	pool, err := postgres.Open(ctx, url)
 	is.NoErr(err) // a URL with pool settings opens, creating the database
 	defer pool.Close()
-	is.True(databaseExists(t, ctx, name))       // it was created
+	is.True(databaseExists(t, ctx, name))      // it was created
 	is.Equal(pool.Config().MaxConns, int32(8)) // the pool has the size asked for
 	is.NoErr(postgres.DropDatabase(ctx, url, name))
 }
