@@ -30,6 +30,12 @@ const (
 	// KindUnavailable: a dependency (the database, the projections) cannot
 	// answer in time; the client may retry.
 	KindUnavailable
+	// KindTooLarge: something the client sent (a file) is over its size
+	// limit.
+	KindTooLarge
+	// KindUnsupportedType: something the client sent (a file) is not of a
+	// type that is accepted.
+	KindUnsupportedType
 )
 
 func (k Kind) String() string {
@@ -50,6 +56,10 @@ func (k Kind) String() string {
 		return "too many requests"
 	case KindUnavailable:
 		return "unavailable"
+	case KindTooLarge:
+		return "too large"
+	case KindUnsupportedType:
+		return "unsupported type"
 	default:
 		return "internal"
 	}

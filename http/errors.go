@@ -59,6 +59,10 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case domain.KindUnavailable:
 		return http.StatusServiceUnavailable
+	case domain.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case domain.KindUnsupportedType:
+		return http.StatusUnsupportedMediaType
 	}
 	if postgres.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable

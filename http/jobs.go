@@ -420,7 +420,13 @@ func encodeCursor(c *projections.JobCursor) *string {
 	if c == nil {
 		return nil
 	}
-	b, _ := json.Marshal(cursor{CreatedAt: c.CreatedAt, ID: c.ID})
+	return encodePageCursor(c.CreatedAt, c.ID)
+}
+
+// encodePageCursor makes the opaque cursor of a page whose last item was
+// created at createdAt with id.
+func encodePageCursor(createdAt time.Time, id uuid.UUID) *string {
+	b, _ := json.Marshal(cursor{CreatedAt: createdAt, ID: id})
 	s := base64.RawURLEncoding.EncodeToString(b)
 	return &s
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/mux"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/domain"
@@ -112,11 +113,23 @@ func (s *Server) commonHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies; reading past the cap fails with
-// *http.MaxBytesError, which becomes a 413.
+// bodyLimits are the routes, by name, whose bodies may be larger than
+// maxJSONBody, and their caps.
+var bodyLimits = map[string]int64{routeApply: maxApplyBody}
+
+// limitBody caps request bodies, at maxJSONBody unless the matched route
+// has a cap of its own in bodyLimits; reading past the cap fails with
+// *http.MaxBytesError, which becomes a 413. It is router middleware, so
+// that the route is known.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+		limit := int64(maxJSONBody)
+		if route := mux.CurrentRoute(r); route != nil {
+			if n, ok := bodyLimits[route.GetName()]; ok {
+				limit = n
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -10,16 +10,33 @@ import (
 	"github.com/jobboard/jobboard/eventstore"
 )
 
-// JobsProjector keeps the jobs table: one row per live job, with what the
-// listing, its filters and full-text search need.
+// JobsProjector keeps the jobs table (one row per live job, with what the
+// listing, its filters and full-text search need, and its application
+// count) and the applications table.
+//
+// Applications are shown with their job's title and company, only while
+// the job lives, and only to its owner: projected by the same projector, in
+// the same consumer group, the two tables are always in step, so that a
+// query joining them never sees an application of a job it does not know
+// yet, and a job write and an application both need to wait for one
+// projection only.
 type JobsProjector struct{}
 
 func (JobsProjector) Name() string { return Jobs }
 
+func (JobsProjector) Tables() []string { return []string{"jobs", "applications"} }
+
 func (JobsProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
-	if r.StreamType != domain.StreamJob {
-		return nil
+	switch r.StreamType {
+	case domain.StreamJob:
+		return applyJobEvent(ctx, tx, r)
+	case domain.StreamApplication:
+		return applyApplicationEvent(ctx, tx, r)
 	}
+	return nil
+}
+
+func applyJobEvent(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
 	e, err := r.Event()
 	if err != nil {
 		return err

@@ -1,0 +1,94 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/projections"
+)
+
+// applicationServing are the projections an application must reach before
+// it answers: the jobs projection keeps both the applications table and the
+// job's application_count.
+var applicationServing = []string{projections.Jobs}
+
+var errAlreadyApplied = &domain.Error{Kind: domain.KindConflict, Message: "you have already applied to this job"}
+
+// SubmitApplication applies the caller to a job with form and resume (nil
+// for none), and returns the application's id.
+//
+// One application per job seeker per job is enforced by the database, not
+// by reading first: the append's transaction also inserts (job, applicant)
+// into application_claims, whose primary key makes a second application
+// fail with a conflict however many race, and rolls the whole append back.
+// (A stream id derived from job and applicant, appended at version 0, would
+// do the same, but application ids are UUIDv7 like every other id.)
+//
+// The resume's bytes go to resume_blobs in that same transaction: there is
+// never a file without its application nor an application without its
+// file, and the bytes never enter the log or the message bus.
+//
+// The job is checked (it exists, it is open) on its stream, the write side,
+// before the append. A job closed between that read and the commit still
+// gets this application: an accepted race, as if the application had come
+// a moment earlier. Locking the job's stream for every application would
+// cost more than it is worth.
+func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jobID uuid.UUID, form domain.ApplicationForm, resume *domain.ResumeUpload) (uuid.UUID, error) {
+	if err := domain.CheckCanApply(caller.Role); err != nil {
+		return uuid.Nil, err
+	}
+	account, err := h.loadUser(ctx, caller.UserID)
+	if domain.KindOf(err) == domain.KindNotFound {
+		err = &domain.Error{Kind: domain.KindUnauthorized, Message: "the access token names an account that does not exist"}
+	}
+	if err != nil {
+		return uuid.Nil, err
+	}
+	job, _, err := h.loadJob(ctx, jobID)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	applicant := domain.Applicant{ID: account.ID(), Role: account.Role(), Name: account.Name(), Email: account.Email()}
+	application, events, err := domain.SubmitApplication(id, job, applicant, form, resume, now())
+	if err != nil {
+		return uuid.Nil, err
+	}
+	opts := []eventstore.AppendOption{eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
+		return claimApplication(ctx, tx, jobID, caller.UserID, id)
+	})}
+	if file := application.Resume(); file != nil {
+		opts = append(opts, eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO resume_blobs (application_id, sha256, size, content) VALUES ($1, $2, $3, $4)`,
+				id, file.SHA256, file.Size, resume.Content)
+			return err
+		}))
+	}
+	_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamApplication, ID: id}, 0, events, applicationServing, opts...)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	return id, nil
+}
+
+// claimApplication records that applicant applied to job; a second claim
+// is a conflict.
+func claimApplication(ctx context.Context, tx pgx.Tx, jobID, applicantID, applicationID uuid.UUID) error {
+	_, err := tx.Exec(ctx, `INSERT INTO application_claims (job_id, applicant_id, application_id) VALUES ($1, $2, $3)`,
+		jobID, applicantID, applicationID)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "application_claims_pkey" {
+		return errAlreadyApplied
+	}
+	return err
+}

@@ -1,0 +1,154 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/domain"
+)
+
+// ApplicationRow is an application as the read model holds it, with what
+// it is shown with of its job.
+type ApplicationRow struct {
+	ID          uuid.UUID
+	JobID       uuid.UUID
+	ApplicantID uuid.UUID
+	RecruiterID uuid.UUID // the job's owner
+	Name        string
+	Email       string
+	CoverLetter *string
+	Status      string
+	Resume      *domain.ResumeFile
+	CreatedAt   time.Time
+	JobTitle    string
+	JobCompany  string
+}
+
+// ApplicationCursor is where a page of applications ends: listings are
+// ordered by (created_at, id), newest first.
+type ApplicationCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// ApplicationPage is one page of a listing of applications.
+type ApplicationPage struct {
+	Items []ApplicationRow
+	Next  *ApplicationCursor // nil on the last page
+	Total int                // applications in the listing, on all pages
+}
+
+// ApplicationsView reads the applications read model, and the resumes
+// stored beside the log.
+type ApplicationsView struct{ pool *pgxpool.Pool }
+
+// NewApplicationsView returns a view over pool.
+func NewApplicationsView(pool *pgxpool.Pool) ApplicationsView { return ApplicationsView{pool: pool} }
+
+// Every query joins the live jobs: an application of a deleted job is no
+// longer shown to anyone.
+const applicationSelect = `
+SELECT a.id, a.job_id, a.applicant_id, j.recruiter_id, a.name, a.email, a.cover_letter, a.status,
+       a.resume_filename, a.resume_content_type, a.resume_size, a.resume_sha256, a.created_at, j.title, j.company
+FROM applications a JOIN jobs j ON j.id = a.job_id`
+
+var errNoSuchApplication = domain.Errorf(domain.KindNotFound, "no such application")
+
+func scanApplication(row pgx.Row) (ApplicationRow, error) {
+	var a ApplicationRow
+	var filename, contentType, sha *string
+	var size *int64
+	err := row.Scan(&a.ID, &a.JobID, &a.ApplicantID, &a.RecruiterID, &a.Name, &a.Email, &a.CoverLetter, &a.Status,
+		&filename, &contentType, &size, &sha, &a.CreatedAt, &a.JobTitle, &a.JobCompany)
+	if err != nil {
+		return ApplicationRow{}, err
+	}
+	if filename != nil && contentType != nil && size != nil && sha != nil {
+		a.Resume = &domain.ResumeFile{FileName: *filename, ContentType: *contentType, Size: *size, SHA256: *sha}
+	}
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, nil
+}
+
+// Get returns an application of a live job.
+func (v ApplicationsView) Get(ctx context.Context, id uuid.UUID) (ApplicationRow, error) {
+	a, err := scanApplication(v.pool.QueryRow(ctx, applicationSelect+` WHERE a.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ApplicationRow{}, errNoSuchApplication
+	}
+	if err != nil {
+		return ApplicationRow{}, fmt.Errorf("read application: %w", err)
+	}
+	return a, nil
+}
+
+// ListForJob returns one page of a job's applications, newest first.
+func (v ApplicationsView) ListForJob(ctx context.Context, jobID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+	return v.list(ctx, "a.job_id", jobID, limit, after)
+}
+
+// ListForApplicant returns one page of an applicant's applications (to
+// live jobs), newest first.
+func (v ApplicationsView) ListForApplicant(ctx context.Context, applicantID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+	return v.list(ctx, "a.applicant_id", applicantID, limit, after)
+}
+
+// list reads the page and the total in one round trip. column is one of the
+// two indexed columns above, never client input.
+func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+	pageSQL := applicationSelect + ` WHERE ` + column + ` = $1`
+	args := []any{id, limit + 1}
+	if after != nil {
+		pageSQL += ` AND (a.created_at, a.id) < ($3, $4)`
+		args = append(args, after.CreatedAt, after.ID)
+	}
+	pageSQL += ` ORDER BY a.created_at DESC, a.id DESC LIMIT $2`
+	countSQL := `SELECT count(*) FROM applications a JOIN jobs j ON j.id = a.job_id WHERE ` + column + ` = $1`
+
+	var page ApplicationPage
+	batch := &pgx.Batch{}
+	batch.Queue(pageSQL, args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			a, err := scanApplication(rows)
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, a)
+		}
+		return rows.Err()
+	})
+	batch.Queue(countSQL, id).QueryRow(func(row pgx.Row) error { return row.Scan(&page.Total) })
+	if err := v.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return ApplicationPage{}, fmt.Errorf("list applications: %w", err)
+	}
+	if page.Items == nil {
+		page.Items = []ApplicationRow{}
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[len(page.Items)-1]
+		page.Next = &ApplicationCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return page, nil
+}
+
+// ResumeContent returns the bytes of an application's resume. They are
+// written with the application's event, in the same transaction, so an
+// application whose row says it has a resume always has them.
+func (v ApplicationsView) ResumeContent(ctx context.Context, applicationID uuid.UUID) ([]byte, error) {
+	var content []byte
+	err := v.pool.QueryRow(ctx, `SELECT content FROM resume_blobs WHERE application_id = $1`, applicationID).Scan(&content)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.Errorf(domain.KindNotFound, "this application has no resume")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read resume: %w", err)
+	}
+	return content, nil
+}
