@@ -12,12 +12,15 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/bus"
 	"github.com/jobboard/jobboard/commands"
 	"github.com/jobboard/jobboard/eventstore"
 	jbhttp "github.com/jobboard/jobboard/http"
+	"github.com/jobboard/jobboard/mailer"
 	"github.com/jobboard/jobboard/postgres"
 	"github.com/jobboard/jobboard/projections"
 )
@@ -34,6 +37,8 @@ type App struct {
 	Store   *eventstore.Store
 	Tracker *projections.Tracker
 	Server  *jbhttp.Server
+	// Metrics is the process's Prometheus registry, served at /metrics.
+	Metrics *prometheus.Registry
 
 	router *message.Router
 	stop   context.CancelFunc
@@ -72,9 +77,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 
 	a.Store = eventstore.New(a.Pool, eventstore.OnAppended(relay.Appended))
 	a.Tracker = projections.NewTracker(a.Pool, relay.Signals().Progressed, a.cfg.ConsistencyTimeout)
+	a.Metrics = prometheus.NewRegistry()
+	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if a.cfg.Role.runsWorkers() {
 		if err = a.startRouter(ctx, relay); err != nil {
+			return err
+		}
+		if err = a.startMailer(bg, relay); err != nil {
 			return err
 		}
 	}
@@ -84,12 +94,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 			return err
 		}
 		a.Server = jbhttp.NewServer(jbhttp.Deps{
-			Commands: commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits),
-			Users:    projections.NewUsersView(a.Pool),
-			Jobs:     projections.NewJobsView(a.Pool),
-			Tokens:   auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
-			Ready:    a.ready,
-			Logger:   a.log,
+			Commands:     commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits),
+			Users:        projections.NewUsersView(a.Pool),
+			Jobs:         projections.NewJobsView(a.Pool),
+			Applications: projections.NewApplicationsView(a.Pool),
+			Tokens:       auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
+			Ready:        a.ready,
+			Metrics:      a.Metrics,
+			Logger:       a.log,
 		})
 		if err = a.Server.Open(a.cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
@@ -110,6 +122,9 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
 	if err := projections.Register(ctx, router, a.Pool, relay, cfg, projections.All()...); err != nil {
 		return err
 	}
+	if err := mailer.Register(ctx, router, a.Pool, relay, cfg); err != nil {
+		return err
+	}
 	a.router = router
 	a.wg.Add(1)
 	go func() {
@@ -124,6 +139,27 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
 		return ctx.Err()
 	}
 	a.log.Info("projectors running", "projections", len(projections.All()))
+	return nil
+}
+
+// startMailer starts the workers that send the queued mails. They run
+// outside the message router: the router's handler only queues, in its
+// transaction, and the sending happens here, holding no transaction.
+func (a *App) startMailer(ctx context.Context, relay *bus.Relay) error {
+	m := a.cfg.Mail
+	sender, err := mailer.NewSender(m.SMTPURL, m.Dir, m.SendTimeout, a.log)
+	if err != nil {
+		return err
+	}
+	queue := mailer.NewQueue(a.Pool)
+	worker := mailer.NewWorker(queue, sender, mailer.LogSource{Store: a.Store, Pool: a.Pool},
+		relay.Signals().Progressed, mailer.WorkerConfig{
+			From: m.From, BaseURL: m.BaseURL, Concurrency: m.Concurrency, SendTimeout: m.SendTimeout,
+			MinBackoff: m.MinBackoff, MaxBackoff: m.MaxBackoff,
+		}, mailer.NewMetrics(a.Metrics, queue), a.log.With("component", "mailer"))
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); worker.Run(ctx) }()
+	a.log.Info("mailer running", "to", sender.String())
 	return nil
 }
 

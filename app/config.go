@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,9 @@ func ParseRole(s string) (Role, error) {
 func (r Role) runsAPI() bool     { return r == RoleAll || r == RoleAPI }
 func (r Role) runsWorkers() bool { return r == RoleAll || r == RoleWorker }
 
+// DefaultMailDir is where mails are written when no SMTP_URL is set.
+const DefaultMailDir = "./.jobboard/mail"
+
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/jobboard?sslmode=disable"
 
@@ -60,6 +65,22 @@ type Config struct {
 	// IdlePoll is how often an idle subscriber looks for events it was not
 	// woken for (another process's append whose notification was lost).
 	IdlePoll time.Duration
+	// Mail configures the emails to recruiters.
+	Mail MailConfig
+}
+
+// MailConfig is where the emails to recruiters go and how they are retried.
+type MailConfig struct {
+	// SMTPURL is smtp://user:pass@host:port (STARTTLS when offered) or
+	// smtps://… (TLS from the start); empty writes .eml files into Dir.
+	SMTPURL     string
+	Dir         string
+	From        string
+	BaseURL     string
+	SendTimeout time.Duration
+	MinBackoff  time.Duration
+	MaxBackoff  time.Duration
+	Concurrency int
 }
 
 // ConfigFromEnv reads the configuration through getenv.
@@ -89,6 +110,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	durationVar(&c.IdlePoll, "SUBSCRIBER_IDLE_POLL", 250*time.Millisecond)
 
 	durationVar(&c.LoginLimits.Window, "LOGIN_FAILURE_WINDOW", 15*time.Minute)
+	c.Mail.SMTPURL = getenv("SMTP_URL")
+	c.Mail.Dir = or(getenv("MAIL_DIR"), DefaultMailDir)
+	c.Mail.From = or(getenv("MAIL_FROM"), "Job Board <jobboard@localhost>")
+	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+		errs = append(errs, fmt.Errorf("MAIL_FROM=%q: %w", c.Mail.From, err))
+	}
+	c.Mail.BaseURL = strings.TrimRight(or(getenv("APP_BASE_URL"), "http://localhost:8080"), "/")
+	if u, err := url.Parse(c.Mail.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("APP_BASE_URL=%q: want an http or https URL", c.Mail.BaseURL))
+	}
+	durationVar(&c.Mail.SendTimeout, "MAIL_SEND_TIMEOUT", 30*time.Second)
+	durationVar(&c.Mail.MinBackoff, "MAIL_RETRY_MIN", 2*time.Second)
+	durationVar(&c.Mail.MaxBackoff, "MAIL_RETRY_MAX", 10*time.Minute)
 	intVar := func(dst *int, name string, def, min, max int) {
 		*dst = def
 		if v := getenv(name); v != "" {
@@ -103,6 +137,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(&c.LoginLimits.PerEmail, "LOGIN_MAX_FAILURES_PER_EMAIL", 10, 0, 1_000_000)
 	intVar(&c.LoginLimits.PerClient, "LOGIN_MAX_FAILURES_PER_CLIENT", 50, 0, 1_000_000)
 	intVar(&c.BcryptCost, "BCRYPT_COST", 12, 4, 31)
+	intVar(&c.Mail.Concurrency, "MAIL_CONCURRENCY", 2, 1, 64)
 	if v := getenv("JOBBOARD_ROLE"); v != "" {
 		r, err := ParseRole(v)
 		if err != nil {

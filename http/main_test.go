@@ -58,6 +58,8 @@ func startServiceOn(t *testing.T, on *testdb.DB, env map[string]string) *service
 		"HTTP_ADDR":    "127.0.0.1:0",
 		"BCRYPT_COST":  "4",
 		"JWT_SECRET":   jwtSecret,
+		// Without SMTP_URL, mails about applications go here.
+		"MAIL_DIR": t.TempDir(),
 	}
 	maps.Copy(vars, env)
 	cfg, err := app.ConfigFromEnv(func(name string) string { return vars[name] })

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/commands"
@@ -22,10 +24,15 @@ type Deps struct {
 	Commands *commands.Handlers
 	Users    projections.UsersView
 	Jobs     projections.JobsView
-	Tokens   *auth.Tokens
+	// Applications reads applications and resumes.
+	Applications projections.ApplicationsView
+	Tokens       *auth.Tokens
 	// Ready reports why the service is not ready to serve, or nil.
-	Ready  func(ctx context.Context) error
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// Metrics is the Prometheus registry served at /metrics (nil: an
+	// empty one).
+	Metrics *prometheus.Registry
+	Logger  *slog.Logger
 }
 
 // Server serves the API.
@@ -68,18 +75,39 @@ func (s *Server) routes() {
 	r.HandleFunc("/jobs/{id}", s.authenticated(s.handlePutJob)).Methods(http.MethodPut)
 	r.HandleFunc("/jobs/{id}", s.authenticated(s.handleDeleteJob)).Methods(http.MethodDelete)
 	r.HandleFunc("/jobs/{id}/history", s.authenticated(s.handleJobHistory)).Methods(http.MethodGet)
+	r.HandleFunc("/jobs/{id}/apply", s.authenticated(s.handleApply)).Methods(http.MethodPost).Name(routeApply)
+	r.HandleFunc("/jobs/{id}/applications", s.authenticated(s.handleJobApplications)).Methods(http.MethodGet)
+	r.HandleFunc("/applications/{id}", s.authenticated(s.handleGetApplication)).Methods(http.MethodGet)
+	r.HandleFunc("/applications/{id}/resume", s.authenticated(s.handleGetResume)).Methods(http.MethodGet)
+	r.HandleFunc("/me/applications", s.authenticated(s.handleMyApplications)).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
+	r.HandleFunc("/openapi.yaml", s.handleOpenAPI).Methods(http.MethodGet)
+	r.HandleFunc("/docs", s.handleDocs).Methods(http.MethodGet)
+	r.HandleFunc("/docs/redoc.standalone.js", s.handleDocsScript).Methods(http.MethodGet)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, errNoRoute)
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.handleMethodNotAllowed)
+	// Bodies are capped once a route is known, so that an upload route can
+	// have a larger cap than the JSON ones.
+	r.Use(s.limitBody)
+}
+
+// metricsHandler serves the registry in Prometheus's text format.
+func (s *Server) metricsHandler() http.Handler {
+	reg := s.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)})
 }
 
 // Handler is the API with its middleware, for tests and for the server.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.limitBody(s.router)))))
+	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.router))))
 }
 
 // Open starts listening on addr (":0" picks a free port) and serves in the

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/mailer"
+	"github.com/jobboard/jobboard/postgres"
+)
+
+// emails lists the mail queue, or with "retry" re-queues deliveries.
+func emails(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "retry" {
+		return emailsRetry(ctx, args[1:], getenv, stdout, stderr)
+	}
+	fs := newFlagSet("emails", `Lists the emails to recruiters, newest first: pending (waiting for their first
+or next attempt), sent, or failed (refused for good by the mail server), with
+the number of attempts and the last error.
+
+  jobboard emails retry <application-id>...   queue those again, due now
+  jobboard emails retry --failed              queue every failed one again`, stderr)
+	status := fs.String("status", "", "only pending, sent or failed")
+	limit := fs.Int("limit", 50, "at most this many, from 1 to 10000")
+	format := fs.String("format", "table", "table or jsonl")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	switch mailer.Status(*status) {
+	case "", mailer.StatusPending, mailer.StatusSent, mailer.StatusFailed:
+	default:
+		fmt.Fprintf(stderr, "--status %q: want pending, sent or failed\n", *status)
+		return errUsage
+	}
+	if *limit < 1 || *limit > 10000 {
+		fmt.Fprintln(stderr, "--limit: want 1 to 10000")
+		return errUsage
+	}
+	if *format != "table" && *format != "jsonl" {
+		fmt.Fprintf(stderr, "--format %q: want table or jsonl\n", *format)
+		return errUsage
+	}
+	pool, err := openForCommand(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	list, err := mailer.NewQueue(pool).List(ctx, mailer.Status(*status), *limit)
+	if err != nil {
+		return err
+	}
+	if *format == "jsonl" {
+		enc := json.NewEncoder(stdout)
+		for _, d := range list {
+			if err := enc.Encode(deliveryJSON(d)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "APPLICATION\tSTATUS\tATTEMPTS\tQUEUED\tNEXT ATTEMPT / SENT\tLAST ERROR")
+	for _, d := range list {
+		when := d.NextAttemptAt.UTC().Format(time.RFC3339)
+		switch {
+		case d.SentAt != nil:
+			when = d.SentAt.UTC().Format(time.RFC3339)
+		case d.Status == mailer.StatusFailed:
+			when = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.ApplicationID, d.Status, d.Attempts,
+			d.CreatedAt.UTC().Format(time.RFC3339), when, oneLine(d.LastError, 80))
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(tw, "(none)")
+	}
+	return tw.Flush()
+}
+
+func emailsRetry(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("emails retry", `Queues emails again, due at once: the ones named by application id, or with
+--failed every failed one. A sent email is not sent again.
+
+Usage: jobboard emails retry <application-id>... | --failed`, stderr)
+	failed := fs.Bool("failed", false, "queue every failed email again")
+	var ids []uuid.UUID
+	var flags []string
+	for _, a := range args {
+		if id, err := uuid.Parse(a); err == nil {
+			ids = append(ids, id)
+			continue
+		}
+		flags = append(flags, a)
+	}
+	if err := parseFlags(fs, flags, stdout); err != nil {
+		return err
+	}
+	if *failed == (len(ids) > 0) {
+		fmt.Fprintln(stderr, "name application ids or give --failed (one of the two)")
+		fs.Usage()
+		return errUsage
+	}
+	pool, err := openForCommand(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	queue := mailer.NewQueue(pool)
+	if *failed {
+		n, err := queue.RetryFailed(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "queued %d failed email(s) again\n", n)
+		return nil
+	}
+	var errs []error
+	for _, id := range ids {
+		switch err := queue.Retry(ctx, id); {
+		case errors.Is(err, mailer.ErrNotFound):
+			errs = append(errs, fmt.Errorf("%s: no email for that application", id))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+		default:
+			fmt.Fprintf(stdout, "%s: queued again\n", id)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openForCommand opens and migrates the database for a one-off command.
+func openForCommand(ctx context.Context, getenv func(string) string, stderr io.Writer) (*pgxpool.Pool, error) {
+	cfg, err := app.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	slog.SetDefault(newLogger(cfg, stderr))
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+type deliveryLine struct {
+	ApplicationID uuid.UUID  `json:"application_id"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	CreatedAt     time.Time  `json:"created_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	SentAt        *time.Time `json:"sent_at,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+}
+
+func deliveryJSON(d mailer.Delivery) deliveryLine {
+	l := deliveryLine{ApplicationID: d.ApplicationID, Status: string(d.Status), Attempts: d.Attempts,
+		CreatedAt: d.CreatedAt.UTC(), SentAt: d.SentAt, LastError: d.LastError}
+	if d.Status == mailer.StatusPending {
+		next := d.NextAttemptAt.UTC()
+		l.NextAttemptAt = &next
+	}
+	return l
+}
+
+// oneLine shortens s to a single line of at most n characters.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

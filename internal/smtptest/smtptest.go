@@ -1,0 +1,202 @@
+// Package smtptest runs a real SMTP server inside a test process (go-smtp),
+// which records what it receives and can refuse recipients, stall, or go
+// down and come back on the same address.
+package smtptest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one mail the server accepted.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// Server is an SMTP server on a loopback port.
+type Server struct {
+	t    testing.TB
+	addr string
+
+	mu       sync.Mutex
+	srv      *smtp.Server
+	ln       net.Listener
+	received []Message
+	refuse   map[string]bool
+	stall    time.Duration
+	arrived  chan struct{} // closed and replaced at every accepted mail
+	// unstall ends every stall in progress (the test is over).
+	unstall chan struct{}
+}
+
+// Start starts a server that the test's cleanup stops.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, refuse: map[string]bool{}, arrived: make(chan struct{}), unstall: make(chan struct{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("smtptest: listen: %v", err)
+	}
+	s.addr = ln.Addr().String()
+	s.serve(ln)
+	t.Cleanup(func() {
+		s.mu.Lock()
+		close(s.unstall)
+		s.mu.Unlock()
+		s.Stop()
+	})
+	return s
+}
+
+// URL is the server's address as SMTP_URL takes it.
+func (s *Server) URL() string { return "smtp://" + s.addr }
+
+// Addr is host:port.
+func (s *Server) Addr() string { return s.addr }
+
+func (s *Server) serve(ln net.Listener) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv.Domain = "smtptest.localhost"
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.MaxMessageBytes = 32 << 20
+	s.mu.Lock()
+	s.srv, s.ln = srv, ln
+	s.mu.Unlock()
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+}
+
+// Stop closes the listener and every connection: connections are refused
+// until Restart.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
+	s.mu.Unlock()
+	if ln != nil {
+		// Closed here too: Close only knows the listener once Serve,
+		// which runs on its own goroutine, has started.
+		ln.Close()
+	}
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// Restart listens again on the same address.
+func (s *Server) Restart() {
+	s.t.Helper()
+	var ln net.Listener
+	var err error
+	// The port was ours a moment ago; nothing else on loopback takes it,
+	// but closing may take a moment to release it.
+	deadline := time.Now().Add(10 * time.Second)
+	for ln, err = net.Listen("tcp", s.addr); err != nil && time.Now().Before(deadline); ln, err = net.Listen("tcp", s.addr) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatalf("smtptest: listen again on %s: %v", s.addr, err)
+	}
+	s.serve(ln)
+}
+
+// Refuse makes the server answer RCPT TO for addr with 550.
+func (s *Server) Refuse(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse[addr] = true
+}
+
+// Stall makes every session wait d after the greeting, before it answers
+// MAIL FROM: a server that accepts connections and then hangs.
+func (s *Server) Stall(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stall = d
+}
+
+// Messages returns what was accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.received...)
+}
+
+// WaitFor waits until at least n mails were accepted, or fails the test
+// after within.
+func (s *Server) WaitFor(n int, within time.Duration) []Message {
+	s.t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, arrived := len(s.received), s.arrived
+		s.mu.Unlock()
+		if got >= n {
+			return s.Messages()
+		}
+		select {
+		case <-arrived:
+		case <-deadline.C:
+			s.t.Fatalf("smtptest: %d mails after %s, want %d", got, within, n)
+			return nil
+		}
+	}
+}
+
+type session struct {
+	s    *Server
+	from string
+	to   []string
+}
+
+func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.s.mu.Lock()
+	stall, unstall := x.s.stall, x.s.unstall
+	x.s.mu.Unlock()
+	if stall > 0 {
+		select {
+		case <-time.After(stall):
+		case <-unstall:
+			return errors.New("stopped")
+		}
+	}
+	x.from = from
+	return nil
+}
+
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.s.mu.Lock()
+	refused := x.s.refuse[to]
+	x.s.mu.Unlock()
+	if refused {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: fmt.Sprintf("no mailbox %s here", to)}
+	}
+	x.to = append(x.to, to)
+	return nil
+}
+
+func (x *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	x.s.mu.Lock()
+	defer x.s.mu.Unlock()
+	x.s.received = append(x.s.received, Message{From: x.from, To: x.to, Data: data})
+	close(x.s.arrived)
+	x.s.arrived = make(chan struct{})
+	return nil
+}
+
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }

@@ -1,0 +1,233 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/bus"
+	"github.com/jobboard/jobboard/eventstore"
+)
+
+// ConsumerGroup is the mailer's consumer group on the events topic.
+const ConsumerGroup = "mailer"
+
+// applicationSubmitted is the event type the mailer queues a mail for.
+const applicationSubmitted = "ApplicationSubmitted"
+
+// Register adds the handler that queues a delivery for every
+// ApplicationSubmitted. It only inserts a row, in the subscriber's
+// transaction: the mail server is never talked to while that transaction
+// (which holds back every other consumer group) is open.
+func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig) error {
+	sub, err := bus.NewSubscriber(pool, ConsumerGroup, relay, cfg, router.Logger())
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler("mailer-enqueue", eventstore.Topic, sub, func(msg *message.Message) error {
+		if msg.Metadata.Get(eventstore.MetaEventType) != applicationSubmitted {
+			return nil
+		}
+		r, err := eventstore.RecordFromMessage(msg)
+		if err != nil {
+			return err
+		}
+		ctx := msg.Context()
+		return bus.InTx(ctx, func(tx pgx.Tx) error { return enqueue(ctx, tx, r.StreamID) })
+	})
+	return nil
+}
+
+// Source finds what the mail about an application says.
+type Source interface {
+	Load(ctx context.Context, applicationID uuid.UUID) (Application, error)
+}
+
+// SourceFunc is a Source.
+type SourceFunc func(ctx context.Context, applicationID uuid.UUID) (Application, error)
+
+func (f SourceFunc) Load(ctx context.Context, id uuid.UUID) (Application, error) { return f(ctx, id) }
+
+// WorkerConfig tunes the sending.
+type WorkerConfig struct {
+	From    string // MAIL_FROM
+	BaseURL string // APP_BASE_URL, for the link to the application
+	// Concurrency is how many mails one process sends at once.
+	Concurrency int
+	// SendTimeout bounds one attempt, connection included.
+	SendTimeout time.Duration
+	// Lease is how long a claimed delivery is a worker's own. It must
+	// outlast SendTimeout: a worker that has not reported by then is taken
+	// for dead and the mail is tried again.
+	Lease time.Duration
+	// MinBackoff and MaxBackoff bound the wait after a transient failure,
+	// which doubles with each attempt.
+	MinBackoff, MaxBackoff time.Duration
+	// Poll is how long a worker with nothing due sleeps at most without a
+	// wake-up (another process queued a mail and its notification was
+	// lost).
+	Poll time.Duration
+}
+
+func (c *WorkerConfig) setDefaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 2
+	}
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = 30 * time.Second
+	}
+	if c.Lease <= c.SendTimeout {
+		c.Lease = 2*c.SendTimeout + 10*time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 2 * time.Second
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(c.MinBackoff, 10*time.Minute)
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+}
+
+// Worker sends queued mails.
+type Worker struct {
+	queue   *Queue
+	sender  Sender
+	source  Source
+	cfg     WorkerConfig
+	metrics *Metrics
+	log     *slog.Logger
+	// wake is fired when a consumer group commits: the mailer's handler
+	// may have queued something.
+	wake *bus.Signal
+}
+
+// NewWorker returns a worker; metrics may be nil.
+func NewWorker(queue *Queue, sender Sender, source Source, wake *bus.Signal, cfg WorkerConfig, metrics *Metrics, log *slog.Logger) *Worker {
+	cfg.setDefaults()
+	return &Worker{queue: queue, sender: sender, source: source, cfg: cfg, metrics: metrics, log: log, wake: wake}
+}
+
+// Run sends mails until ctx ends, then returns once no send is in flight.
+func (w *Worker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range w.cfg.Concurrency {
+		wg.Go(func() { w.loop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (w *Worker) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		// Taken before looking, so that a mail queued while we look wakes
+		// the wait below.
+		_, woken := w.wake.Wait()
+		if w.deliverOne(ctx) {
+			continue
+		}
+		wait := w.cfg.Poll
+		if due, ok, err := w.queue.nextDue(ctx); err == nil && ok {
+			wait = min(wait, max(time.Until(due), time.Millisecond))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-woken:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// deliverOne claims a due delivery and tries it; false when none was due
+// (or the queue could not be read).
+func (w *Worker) deliverOne(ctx context.Context) bool {
+	id, attempt, ok, err := w.queue.claim(ctx, w.cfg.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("mail queue unavailable", "err", err)
+		}
+		return false
+	}
+	if !ok {
+		return false
+	}
+	log := w.log.With("application_id", id, "attempt", attempt)
+	err = w.attempt(ctx, id)
+	switch {
+	case err == nil:
+		if err := w.queue.sent(ctx, id, attempt); err != nil {
+			// The mail went; the lease will run out and it will go again,
+			// with the same Message-ID.
+			log.Error("mail sent but not recorded", "err", err)
+		}
+		w.metrics.sent()
+		log.Info("mail sent")
+	case Permanent(err):
+		if err := w.queue.failed(ctx, id, attempt, err.Error()); err != nil {
+			log.Error("record a failed mail", "err", err)
+		}
+		w.metrics.failed()
+		log.Warn("mail refused for good", "err", err)
+	case ctx.Err() != nil:
+		// Stopping: hand it to whoever runs next, at once.
+		if err := w.queue.retryAt(ctx, id, attempt, time.Now(), "interrupted: "+err.Error()); err != nil {
+			log.Error("release an interrupted mail", "err", err)
+		}
+	default:
+		next := time.Now().Add(w.backoff(attempt))
+		if err := w.queue.retryAt(ctx, id, attempt, next, err.Error()); err != nil {
+			log.Error("record a failed attempt", "err", err)
+		}
+		w.metrics.retried()
+		log.Warn("mail not sent; will retry", "err", err, "next_attempt_at", next)
+	}
+	return true
+}
+
+// attempt composes and sends the mail about application id.
+func (w *Worker) attempt(ctx context.Context, id uuid.UUID) error {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
+	defer cancel()
+	app, err := w.source.Load(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load application: %w", err)
+	}
+	m, err := Compose(w.cfg.From, w.cfg.BaseURL, app)
+	if err != nil {
+		return permanent{fmt.Errorf("compose: %w", err)}
+	}
+	return w.sender.Send(ctx, m)
+}
+
+// backoff is the wait after the attempt-th failure: MinBackoff doubled per
+// earlier attempt, at most MaxBackoff, give or take a fifth so that mails
+// that failed together do not all come back together.
+func (w *Worker) backoff(attempt int) time.Duration {
+	d := w.cfg.MinBackoff
+	for i := 1; i < attempt && d < w.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, w.cfg.MaxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// permanent marks an error of ours that no retry will fix.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+func isPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
