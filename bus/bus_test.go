@@ -2,9 +2,11 @@ package bus
 
 import (
 	"context"
+	stdsql "database/sql"
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,6 +336,44 @@ func TestCommitWaitsForTheHandler(t *testing.T) {
 
 	err = handler(func(pgx.Tx) error { return nil })
 	is.True(errors.Is(err, ErrTxDone)) // a handler after the commit is told
+}
+
+// A serialization failure leaves a REPEATABLE READ transaction unable to
+// succeed: the handler is not made to retry inside it; the acknowledgement
+// fails instead, so that the subscriber rolls it back and starts over.
+func TestSerializationFailureRestartsTheTransaction(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	_, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS tx_doomed (id int PRIMARY KEY, n int); INSERT INTO tx_doomed VALUES (1, 0) ON CONFLICT DO NOTHING`)
+	is.NoErr(err)
+	b := &beginner{pool: db.Pool, committed: func() {}}
+	wtx, err := b.BeginTx(ctx, &stdsql.TxOptions{Isolation: stdsql.LevelRepeatableRead})
+	is.NoErr(err)
+	handler := wtx.(*Tx).run
+	is.NoErr(handler(func(tx pgx.Tx) error { // the snapshot is taken
+		_, err := tx.Exec(ctx, `SELECT n FROM tx_doomed`)
+		return err
+	}))
+	_, err = db.Pool.Exec(ctx, `UPDATE tx_doomed SET n = n + 1 WHERE id = 1`)
+	is.NoErr(err) // another transaction changes the row and commits
+
+	calls := 0
+	write := func(tx pgx.Tx) error {
+		calls++
+		_, err := tx.Exec(ctx, `UPDATE tx_doomed SET n = n + 10 WHERE id = 1`)
+		return err
+	}
+	is.NoErr(handler(write)) // the handler is not told to retry in this transaction
+	is.NoErr(handler(write)) // nor is the next one run in it
+	is.Equal(calls, 1)
+	_, err = wtx.ExecContext(ctx, `SELECT 1`)
+	is.True(err != nil)                                           // the acknowledgement fails
+	is.True(strings.Contains(err.Error(), "could not serialize")) // in words the backoff retries at once
+	is.NoErr(wtx.Rollback())
+
+	var n int
+	is.NoErr(db.Pool.QueryRow(ctx, `SELECT n FROM tx_doomed WHERE id = 1`).Scan(&n))
+	is.Equal(n, 1) // nothing of the doomed transaction was kept
 }
 
 // Two relays on one database stand for two processes: what one signals,

@@ -13,6 +13,7 @@ import (
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -397,6 +398,9 @@ type Tx struct {
 	mu    sync.Mutex
 	done  bool
 	acked bool
+	// doomed is the error that made the transaction unusable for good: a
+	// serialization failure or a deadlock. See run.
+	doomed error
 }
 
 // ErrTxDone is returned by InTx once the subscriber has ended the
@@ -429,13 +433,41 @@ func (t *Tx) run(fn func(pgx.Tx) error) error {
 	if t.done {
 		return ErrTxDone
 	}
-	return fn(t.tx)
+	if t.doomed != nil {
+		return nil // see below: the whole transaction is rolled back
+	}
+	err := fn(t.tx)
+	if mustRestart(err) {
+		// The subscriber's transaction is REPEATABLE READ: once another
+		// transaction has changed a row this one must write (a replay
+		// moving a projection's checkpoint), or a deadlock was broken
+		// against it, every retry inside it fails the same way until the
+		// ack deadline. Returning the error would only make Watermill
+		// resend the message into the same transaction. Instead the
+		// handler is told it succeeded, and the acknowledgement fails
+		// (ExecContext), which makes the subscriber roll the whole
+		// transaction back and deliver its messages again in a new one.
+		t.doomed = err
+		return nil
+	}
+	return err
+}
+
+// mustRestart reports whether err leaves a transaction that cannot succeed.
+func mustRestart(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
 // ExecContext is used by the subscriber only to acknowledge messages.
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.doomed != nil {
+		// "could not serialize" is one of the hints that makes the backoff
+		// retry at once.
+		return nil, fmt.Errorf("bus: could not serialize access, the transaction starts over: %w", t.doomed)
+	}
 	t.acked = true
 	tag, err := t.tx.Exec(ctx, query, args...)
 	return wmsql.PgxResult{CommandTag: tag}, err

@@ -196,7 +196,7 @@ func (JobReopened) EventType() string { return "JobReopened" }
 func (JobDeleted) EventType() string  { return "JobDeleted" }
 
 func init() {
-	registerEvent[JobPosted](1)
+	registerEvent[JobPosted](2) // v1 had no employment_type: see upcasters.go
 	registerEvent[JobUpdated](1)
 	registerEvent[JobClosed](1)
 	registerEvent[JobReopened](1)

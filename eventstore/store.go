@@ -253,7 +253,18 @@ func (s *Store) ReadStream(ctx context.Context, streamID uuid.UUID) ([]Record, e
 // still running, so a transaction that commits later can never have its
 // events land behind a checkpoint a reader has already passed.
 func (s *Store) ReadAll(ctx context.Context, after Checkpoint, limit int) ([]Record, error) {
-	rows, err := s.pool.Query(ctx, selectRecordSQL+`
+	return ReadAll(ctx, s.pool, after, limit)
+}
+
+// Querier runs a query: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// ReadAll is Store.ReadAll through q, so that a reader can read the log
+// inside its own transaction.
+func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Record, error) {
+	rows, err := q.Query(ctx, selectRecordSQL+`
 WHERE (tx_id, position) > ($1::text::xid8, $2)
   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY tx_id, position

@@ -23,6 +23,13 @@ type Projector interface {
 	// called once per event, in log order, for every event in the log; it
 	// returns nil for events it has no interest in.
 	Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error
+	// Tables are the tables the projector writes and nothing else writes:
+	// a replay rebuilds exactly these. Apply must write only through Exec
+	// with statements that need no answer (a replay queues them and sends
+	// them together), and must not read what it writes in a way that
+	// depends on an index other than a primary or unique key (a replay
+	// builds the other indexes last).
+	Tables() []string
 }
 
 // Names of the projections, which are also their consumer groups.

@@ -18,6 +18,8 @@ type UsersProjector struct{}
 
 func (UsersProjector) Name() string { return Users }
 
+func (UsersProjector) Tables() []string { return []string{"users"} }
+
 func (UsersProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
 	if r.StreamType != domain.StreamUser {
 		return nil

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/jobboard/jobboard/app"
-	"github.com/jobboard/jobboard/postgres"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; without
@@ -26,6 +25,10 @@ Usage:
 Commands:
   serve     run the HTTP API, the projectors and the background workers
   migrate   create the database if needed and apply pending migrations
+  replay    rebuild read models from the event log, without downtime
+  events    audit queries over the event log (by stream, actor, type, time;
+            --follow; --as-of for an aggregate's past state)
+  emails    list the emails to recruiters; "emails retry" queues failed ones again
   version   print the version
 
 Run "jobboard <command> --help" for a command's flags.
@@ -45,6 +48,16 @@ Configuration comes from the environment:
                        address (default 50) within the window (default 15m); 0: off
   CONSISTENCY_TIMEOUT  how long a write waits for its read models (default 5s)
   SHUTDOWN_TIMEOUT     how long a graceful shutdown may take (default 15s)
+  SMTP_URL             smtp://user:pass@host:port (STARTTLS when offered) or
+                       smtps://user:pass@host:port (TLS); unset: mails are written
+                       as .eml files into MAIL_DIR (default ` + app.DefaultMailDir + `)
+  MAIL_FROM            sender of the emails (default "Job Board <jobboard@localhost>")
+  APP_BASE_URL         public URL of the API, for links in emails
+                       (default http://localhost:8080)
+  MAIL_SEND_TIMEOUT, MAIL_RETRY_MIN, MAIL_RETRY_MAX, MAIL_CONCURRENCY
+                       one attempt's time limit (default 30s); the wait after a
+                       transient failure, doubling from min (2s) to max (10m);
+                       mails sent at once per process (default 2)
 `
 
 // run is the whole program, with its environment passed in so that tests can
@@ -60,6 +73,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		err = migrate(ctx, rest, getenv, stdout, stderr)
+	case "emails":
+		err = emails(ctx, rest, getenv, stdout, stderr)
+	case "events":
+		err = events(ctx, rest, getenv, stdout, stderr)
+	case "replay":
+		err = replayCmd(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fs := newFlagSet("version", "Prints the version of this build.", stderr)
 		if err = parseFlags(fs, rest, stdout); err == nil {
@@ -169,19 +188,11 @@ while other instances start: they wait for each other.`, stderr)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	cfg, err := app.ConfigFromEnv(getenv)
+	pool, err := openForCommand(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(newLogger(cfg, stderr))
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		return err
-	}
+	pool.Close()
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil
 }

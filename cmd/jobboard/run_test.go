@@ -83,6 +83,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "-h"}, []string{"Usage: jobboard serve", "-role", "-addr"}},
 		{[]string{"migrate", "--help"}, []string{"Usage: jobboard migrate", "DATABASE_URL"}},
 		{[]string{"version", "--help"}, []string{"Usage: jobboard version"}},
+		{[]string{"emails", "--help"}, []string{"Usage: jobboard emails", "-status", "retry"}},
+		{[]string{"--help"}, []string{"emails", "SMTP_URL", "MAIL_FROM", "APP_BASE_URL", "MAIL_DIR"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -137,6 +139,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"bad bcrypt cost", []string{"serve"}, env("BCRYPT_COST", "99"), "BCRYPT_COST"},
 		{"bad log level", []string{"migrate"}, env("LOG_LEVEL", "loud"), "LOG_LEVEL"},
 		{"bad duration", []string{"serve"}, env("SHUTDOWN_TIMEOUT", "soon"), "SHUTDOWN_TIMEOUT"},
+		{"bad sender", []string{"serve"}, env("MAIL_FROM", "not an address"), "MAIL_FROM"},
+		{"bad base URL", []string{"serve"}, env("APP_BASE_URL", "ftp://x"), "APP_BASE_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,53 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Filter selects events for audit queries. Zero fields select everything.
+type Filter struct {
+	StreamID uuid.UUID
+	ActorID  uuid.UUID
+	Type     string
+	// Since and Until bound occurred_at: Since <= occurred_at < Until.
+	Since, Until time.Time
+	// After skips the events at or before a checkpoint (for following
+	// the log).
+	After Checkpoint
+	Limit int
+}
+
+// Query returns the events that f selects, in log order, only among those
+// every reader can see (as ReadAll), so that following the log with After
+// never skips one. Every value is a parameter.
+func (s *Store) Query(ctx context.Context, f Filter) ([]Record, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	var since, until *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	if !f.Until.IsZero() {
+		until = &f.Until
+	}
+	rows, err := s.pool.Query(ctx, selectRecordSQL+`
+WHERE (tx_id, position) > ($1::text::xid8, $2)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND ($3::uuid IS NULL OR stream_id = $3)
+  AND ($4::uuid IS NULL OR actor_id = $4)
+  AND ($5 = '' OR event_type = $5)
+  AND ($6::timestamptz IS NULL OR occurred_at >= $6)
+  AND ($7::timestamptz IS NULL OR occurred_at < $7)
+ORDER BY tx_id, position
+LIMIT $8`, fmt.Sprint(f.After.TxID), f.After.Position, nullUUID(f.StreamID), nullUUID(f.ActorID), f.Type, since, until, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query log: %w", err)
+	}
+	return scanRecords(rows)
+}

@@ -1,0 +1,324 @@
+package replay_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/matryer/is"
+
+	"github.com/jobboard/jobboard/bus"
+	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/internal/testdb"
+	"github.com/jobboard/jobboard/projections"
+	"github.com/jobboard/jobboard/replay"
+)
+
+func TestMain(m *testing.M) {
+	var db *testdb.DB
+	testdb.Main(m, &db) // fails the run with a hint when PostgreSQL is down; each test makes its own database
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// projectAll applies the whole log to the live read models the way the
+// live projectors do (Project: a savepoint, the checkpoint claim, Apply).
+func projectAll(t *testing.T, ctx context.Context, pool *pgxpool.Pool) {
+	t.Helper()
+	store := eventstore.New(pool)
+	var after eventstore.Checkpoint
+	last := lastEvent(t, ctx, pool)
+	deadline := time.Now().Add(time.Minute)
+	for after != last {
+		records, err := store.ReadAll(ctx, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(records) == 0 {
+			// Hidden for a moment behind another transaction on the
+			// cluster; look again.
+			if time.Now().After(deadline) {
+				t.Fatal("the end of the log stayed hidden for a minute")
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			for _, p := range projections.All() {
+				if err := projections.Project(ctx, tx, p, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after = records[len(records)-1].Checkpoint()
+	}
+}
+
+func indexNames(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT schemaname || '.' || tablename || '.' || indexname FROM pg_indexes
+WHERE tablename IN ('users', 'jobs', 'applications') ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// lastEvent is the checkpoint of the newest event, visible or not to
+// readers yet (every writer has finished when it is called).
+func lastEvent(t *testing.T, ctx context.Context, pool *pgxpool.Pool) eventstore.Checkpoint {
+	t.Helper()
+	var cp eventstore.Checkpoint
+	var txID int64
+	if err := pool.QueryRow(ctx, `SELECT tx_id::text::bigint, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1`).Scan(&txID, &cp.Position); err != nil {
+		t.Fatal(err)
+	}
+	cp.TxID = uint64(txID)
+	return cp
+}
+
+func leftoverSchemas(t *testing.T, ctx context.Context, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'replay\_%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func checkpoints(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[string]int64 {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT name, position FROM projection_checkpoints`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var pos int64
+		if err := rows.Scan(&name, &pos); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = pos
+	}
+	return out
+}
+
+// The views rebuilt from the log are the views the live projectors built.
+func TestReplayRebuildsTheSameViews(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	db := testdb.New(t)
+	s := newSeeder(1)
+	s.generate(3000)
+	is.NoErr(s.write(ctx, db.Pool)) // a log of 3,000 events
+	projectAll(t, ctx, db.Pool)
+	ps := projections.All()
+	before, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	is.True(len(before["jobs"]) > 50 && len(before["applications"]) > 100 && len(before["users"]) > 10) // every view has rows
+	indexesBefore := indexNames(t, ctx, db.Pool)
+	cpBefore := checkpoints(t, ctx, db.Pool)
+
+	var phases []string
+	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{BatchSize: 700, Progress: func(p replay.Progress) {
+		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+			phases = append(phases, p.Phase)
+		}
+	}})
+	is.NoErr(err)                     // the replay succeeds
+	is.Equal(res.Events, int64(3000)) // over every event
+	is.Equal(phases, []string{replay.PhasePrepare, replay.PhaseRebuild, replay.PhaseIndex, replay.PhaseCatchUp, replay.PhaseSwitch, replay.PhaseDone})
+
+	after, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	if d := before.Diff(after); d != "" {
+		t.Fatalf("the rebuilt views differ from the live ones:\n%s", d)
+	}
+	is.Equal(indexNames(t, ctx, db.Pool), indexesBefore) // the same indexes, under the same names
+	is.Equal(checkpoints(t, ctx, db.Pool), cpBefore)     // the checkpoints where the live projectors had them
+	is.Equal(leftoverSchemas(t, ctx, db.Pool), 0)        // nothing left behind
+
+	// Replaying again changes nothing.
+	_, err = replay.Run(ctx, db.Pool, ps[:1], replay.Options{})
+	is.NoErr(err)
+	again, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	is.Equal(before.Diff(again), "")
+}
+
+// An interrupted replay leaves the live views as they were, and the next
+// one finishes.
+func TestInterruptedReplayCanRunAgain(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	db := testdb.New(t)
+	s := newSeeder(2)
+	s.generate(2000)
+	is.NoErr(s.write(ctx, db.Pool))
+	projectAll(t, ctx, db.Pool)
+	ps := projections.All()
+	before, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+
+	interrupted, stop := context.WithCancel(ctx)
+	_, err = replay.Run(interrupted, db.Pool, ps, replay.Options{BatchSize: 200, Progress: func(p replay.Progress) {
+		if p.Phase == replay.PhaseRebuild && p.Applied >= 600 {
+			stop() // Ctrl-C in the middle of the rebuild
+		}
+	}})
+	is.True(errors.Is(err, context.Canceled)) // the replay stops
+	now, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	is.Equal(before.Diff(now), "") // and the live views are untouched
+
+	_, err = replay.Run(ctx, db.Pool, ps, replay.Options{BatchSize: 200})
+	is.NoErr(err) // the next replay starts over and finishes
+	after, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	is.Equal(before.Diff(after), "")
+	is.Equal(leftoverSchemas(t, ctx, db.Pool), 0)
+}
+
+// Two replays of one projection at once: the second is refused.
+func TestConcurrentReplayIsRefused(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	db := testdb.New(t)
+	s := newSeeder(3)
+	s.generate(1000)
+	is.NoErr(s.write(ctx, db.Pool))
+
+	var second error
+	var once sync.Once
+	_, err := replay.Run(ctx, db.Pool, projections.All(), replay.Options{BatchSize: 100, Progress: func(p replay.Progress) {
+		if p.Phase == replay.PhaseRebuild {
+			once.Do(func() {
+				_, second = replay.Run(ctx, db.Pool, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
+			})
+		}
+	}})
+	is.NoErr(err)                              // the first finishes
+	is.True(errors.Is(second, replay.ErrBusy)) // the second was refused while it ran
+	_, err = replay.Run(ctx, db.Pool, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
+	is.NoErr(err) // and is accepted once the first is done
+}
+
+// A replay while writes keep coming and the live projectors keep running
+// ends with views that match the log.
+func TestReplayWhileWritesContinue(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	db := testdb.New(t)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	relay := bus.NewRelay(db.Pool, log)
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	running.Go(func() { relay.Run(relayCtx) })
+	t.Cleanup(func() { stopRelay(); running.Wait() })
+	store := eventstore.New(db.Pool, eventstore.OnAppended(relay.Appended))
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(log))
+	is.NoErr(err)
+	ps := projections.All()
+	is.NoErr(projections.Register(ctx, router, db.Pool, relay, bus.SubscriberConfig{}, ps...))
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(context.Background()) }()
+	<-router.Running()
+	t.Cleanup(func() { router.Close(); <-routerDone })
+
+	s := newSeeder(4)
+	s.generate(1500)
+	is.NoErr(s.appendAll(ctx, store)) // a log the live projectors have seen
+
+	// Writers keep appending while the replay runs.
+	writing, stopWriting := context.WithCancel(ctx)
+	var writers sync.WaitGroup
+	var writeErr error
+	writers.Go(func() {
+		w := newSeeder(5)
+		w.generate(50) // users and jobs to write about
+		if writeErr = w.appendAll(writing, store); writeErr != nil {
+			return
+		}
+		for writing.Err() == nil {
+			start := len(w.events)
+			w.update()
+			w.apply()
+			w.toggle()
+			if len(w.events) == start {
+				continue
+			}
+			batch := &seeder{events: w.events[start:]}
+			if err := batch.appendAll(writing, store); err != nil && writing.Err() == nil {
+				writeErr = err
+				return
+			}
+		}
+	})
+
+	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{BatchSize: 300})
+	stopWriting()
+	writers.Wait()
+	is.NoErr(err) // the replay succeeds under writes
+	if writeErr != nil && !errors.Is(writeErr, context.Canceled) {
+		t.Fatalf("writing failed: %v", writeErr)
+	}
+	is.True(res.Events >= 1500) // it applied at least the log it started with
+
+	// The live projectors carry on over the new tables; once they have
+	// the whole log, the views must be what a fresh rebuild makes.
+	tracker := projections.NewTracker(db.Pool, relay.Signals().Progressed, 30*time.Second)
+	head := lastEvent(t, ctx, db.Pool)
+	names := []string{projections.Users, projections.Jobs}
+	is.NoErr(tracker.WaitFor(ctx, head, names...)) // the live projectors catch up
+	live, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+
+	router.Close() // quiet, then rebuild once more
+	var rebuilt replay.Snapshot
+	// Any transaction on the cluster (another test package creating its
+	// database) can hide the newest events from a reader for a moment; the
+	// comparison needs a rebuild that reached the last one.
+	for attempt := 0; ; attempt++ {
+		res, err := replay.Run(ctx, db.Pool, ps, replay.Options{})
+		is.NoErr(err)
+		if res.Checkpoint == head || attempt == 20 {
+			is.Equal(res.Checkpoint, head) // the rebuild reached the end of the log
+			break
+		}
+	}
+	rebuilt, err = replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	if d := live.Diff(rebuilt); d != "" {
+		t.Fatalf("after a replay under writes, the live views do not match the log:\n%s", d)
+	}
+	is.True(slices.Equal(live["users"], rebuilt["users"]))
+}
