@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,34 +63,70 @@ ON CONFLICT (id) DO NOTHING`,
 	return err
 }
 
-// updateJob applies a JobUpdated through the same JobUpdated.ApplyTo the
-// aggregate uses, so the two cannot disagree on what an update means.
+// updateJob applies a JobUpdated in one UPDATE that sets the columns the
+// event names and nothing else, as JobUpdated.ApplyTo does to a job's
+// details: fields given are set, cleared salary fields become NULL (a
+// clear wins over a value, as in ApplyTo). No read first, so that a
+// replay can queue it with the other statements.
 func updateJob(ctx context.Context, tx pgx.Tx, e domain.JobUpdated, version int64) error {
-	var d domain.JobDetails
-	var employmentType, status string
-	var currency *string
-	err := tx.QueryRow(ctx, `
-SELECT title, description, company, location, employment_type, remote, salary_min, salary_max, salary_currency, status
-FROM jobs WHERE id = $1`, e.JobID).Scan(&d.Title, &d.Description, &d.Company, &d.Location, &employmentType, &d.Remote,
-		&d.SalaryMin, &d.SalaryMax, &currency, &status)
-	if err != nil {
-		return fmt.Errorf("load job %s: %w", e.JobID, err)
+	values := map[string]any{}
+	str := func(col string, v *string) {
+		if v != nil {
+			values[col] = *v
+		}
 	}
-	if d.EmploymentType, err = domain.ParseEmploymentType(employmentType); err != nil {
-		return err
+	str("title", e.Title)
+	str("description", e.Description)
+	str("company", e.Company)
+	str("location", e.Location)
+	if e.SalaryCurrency != nil {
+		values["salary_currency"] = nullIfEmpty(*e.SalaryCurrency)
 	}
-	if currency != nil {
-		d.SalaryCurrency = *currency
+	if e.EmploymentType != nil {
+		values["employment_type"] = e.EmploymentType.String()
 	}
-	e.ApplyTo(&d)
+	if e.Remote != nil {
+		values["remote"] = *e.Remote
+	}
+	if e.SalaryMin != nil {
+		values["salary_min"] = *e.SalaryMin
+	}
+	if e.SalaryMax != nil {
+		values["salary_max"] = *e.SalaryMax
+	}
+	for _, f := range e.Cleared {
+		switch f {
+		case "salary_min", "salary_max", "salary_currency":
+			values[f] = nil
+		}
+	}
 	if e.Status != nil {
-		status = e.Status.String()
+		values["status"] = e.Status.String()
 	}
-	_, err = tx.Exec(ctx, `
-UPDATE jobs SET title = $2, description = $3, company = $4, location = $5, employment_type = $6, remote = $7,
-                salary_min = $8, salary_max = $9, salary_currency = nullif($10, ''), status = $11,
-                updated_at = $12, version = $13
-WHERE id = $1`, e.JobID, d.Title, d.Description, d.Company, d.Location, d.EmploymentType.String(), d.Remote,
-		d.SalaryMin, d.SalaryMax, d.SalaryCurrency, status, e.UpdatedAt, version)
+	values["updated_at"] = e.UpdatedAt
+	values["version"] = version
+
+	// Columns in a fixed order, so that one combination of changed fields
+	// is always the same statement text (prepared once per connection).
+	args := []any{e.JobID}
+	var sets []string
+	for _, col := range updatableJobColumns {
+		if v, ok := values[col]; ok {
+			args = append(args, v)
+			sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE jobs SET `+strings.Join(sets, ", ")+` WHERE id = $1`, args...)
 	return err
+}
+
+// updatableJobColumns are the columns a JobUpdated can change.
+var updatableJobColumns = []string{"title", "description", "company", "location", "employment_type", "remote",
+	"salary_min", "salary_max", "salary_currency", "status", "updated_at", "version"}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

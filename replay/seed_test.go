@@ -74,9 +74,12 @@ func (s *seeder) add(streamType string, stream, actor uuid.UUID, version int64, 
 	s.counts[e.EventType()]++
 }
 
-// generate adds about n events.
+// generate adds about n events (the accounts first, the first time).
 func (s *seeder) generate(n int) {
 	users := max(n/100, 4)
+	if len(s.recruiters) > 0 {
+		users = 0
+	}
 	for i := range users {
 		id := uuid.New()
 		role, company := domain.RoleJobSeeker, ""
@@ -183,6 +186,20 @@ func (s *seeder) apply() {
 			SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
 	}
 	s.add(domain.StreamApplication, id, seeker, 1, e)
+}
+
+// seed writes about total events, generated and copied 100,000 at a time
+// so that they never all sit in memory.
+func (s *seeder) seed(ctx context.Context, pool *pgxpool.Pool, total int) error {
+	written := 0
+	for written < total {
+		s.generate(min(100_000, total-written))
+		written += len(s.rows)
+		if err := s.write(ctx, pool); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // write copies the generated events into the events table, in

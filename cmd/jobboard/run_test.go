@@ -84,6 +84,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"migrate", "--help"}, []string{"Usage: jobboard migrate", "DATABASE_URL"}},
 		{[]string{"version", "--help"}, []string{"Usage: jobboard version"}},
 		{[]string{"emails", "--help"}, []string{"Usage: jobboard emails", "-status", "retry"}},
+		{[]string{"replay", "--help"}, []string{"Usage: jobboard replay", "-all", "-projection", "users, jobs", "interrupt", "no email"}},
+		{[]string{"events", "--help"}, []string{"Usage: jobboard events", "-stream", "-actor", "-type", "-since", "-until", "-follow", "-as-of", "JobPosted"}},
+		{[]string{"--help"}, []string{"replay", "events"}},
 		{[]string{"--help"}, []string{"emails", "SMTP_URL", "MAIL_FROM", "APP_BASE_URL", "MAIL_DIR"}},
 	}
 	for _, tt := range tests {

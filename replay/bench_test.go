@@ -1,0 +1,90 @@
+package replay_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jobboard/jobboard/internal/testdb"
+	"github.com/jobboard/jobboard/projections"
+	"github.com/jobboard/jobboard/replay"
+)
+
+// BenchmarkReplay seeds a log of JOBBOARD_REPLAY_EVENTS events (default
+// 1,000,000: accounts, jobs posted, updated, closed, reopened and deleted,
+// and applications, in the mix of seeder.generate) and measures a full
+// replay of every projection: events/s, wall time, and the process's peak
+// heap and resident memory during it. Run it once:
+//
+//	go test -run '^$' -bench Replay -benchtime 1x -timeout 0 ./replay/
+func BenchmarkReplay(b *testing.B) {
+	total := 1_000_000
+	if v := os.Getenv("JOBBOARD_REPLAY_EVENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("JOBBOARD_REPLAY_EVENTS=%q: want a positive number", v)
+		}
+		total = n
+	}
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		db, err := testdb.Create(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := newSeeder(42)
+		if err := s.seed(ctx, db.Pool, total); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Pool.Exec(ctx, `VACUUM ANALYZE events`); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var peakHeap atomic.Uint64
+		done := make(chan struct{})
+		go func() {
+			var m runtime.MemStats
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > peakHeap.Load() {
+					peakHeap.Store(m.HeapAlloc)
+				}
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		b.StartTimer()
+		start := time.Now()
+		res, err := replay.Run(ctx, db.Pool, projections.All(), replay.Options{})
+		elapsed := time.Since(start)
+		b.StopTimer()
+		close(done)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.ReportMetric(float64(res.Events), "events")
+		b.ReportMetric(float64(res.Events)/elapsed.Seconds(), "events/s")
+		b.ReportMetric(elapsed.Seconds(), "wall-s")
+		b.ReportMetric(float64(peakHeap.Load())/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB")
+		for typ, n := range s.counts {
+			b.Logf("%s: %d", typ, n)
+		}
+		if err := db.Drop(); err != nil {
+			b.Error(err)
+		}
+	}
+}
