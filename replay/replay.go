@@ -124,6 +124,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, op
 	}
 	r.report(PhaseIndex)
 	for _, t := range r.targets {
+		for _, table := range t.p.Tables() {
+			if _, err := pool.Exec(ctx, `ALTER TABLE `+ident(t.shadow)+`.`+ident(table)+` SET LOGGED`); err != nil {
+				return Result{}, fmt.Errorf("replay %s: %w", t.p.Name(), err)
+			}
+		}
 		for _, def := range t.deferred {
 			if _, err := pool.Exec(ctx, def); err != nil {
 				return Result{}, fmt.Errorf("replay %s: build index: %w", t.p.Name(), err)
@@ -224,7 +229,15 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 		return fmt.Errorf("replay %s: schema: %w", name, err)
 	}
 	for _, table := range append([]string{"projection_checkpoints"}, tables...) {
-		if _, err := r.pool.Exec(ctx, `CREATE TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`); err != nil {
+		// Unlogged while the bulk of the log goes in: a row updated a
+		// dozen times would otherwise be written to the WAL a dozen times.
+		// The table is made logged (written to the WAL once, as it is)
+		// before its indexes are built and long before it goes live.
+		unlogged := "UNLOGGED "
+		if table == "projection_checkpoints" {
+			unlogged = ""
+		}
+		if _, err := r.pool.Exec(ctx, `CREATE `+unlogged+`TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`); err != nil {
 			return fmt.Errorf("replay %s: copy table %s: %w", name, table, err)
 		}
 		if table == "projection_checkpoints" {
@@ -284,22 +297,47 @@ ORDER BY ic.relname`, schema, table)
 }
 
 // applyUntilCaughtUp applies batches until a read comes back short: the
-// copies are then within one batch of the log's head.
+// copies are then within one batch of the log's head. The next batch is
+// read while the current one is applied, on another connection: reading
+// and decoding a batch costs about half as much as applying it.
 func (r *run) applyUntilCaughtUp(ctx context.Context) error {
-	for {
-		n, err := r.applyBatch(ctx, r.pool)
-		if err != nil {
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type batch struct {
+		records []eventstore.Record
+		err     error
+	}
+	batches := make(chan batch, 1)
+	go func() {
+		defer close(batches)
+		after := r.cp
+		for {
+			records, err := eventstore.ReadAll(ctx, r.pool, after, r.opt.BatchSize)
+			select {
+			case batches <- batch{records, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(records) < r.opt.BatchSize {
+				return
+			}
+			after = records[len(records)-1].Checkpoint()
 		}
-		if n < r.opt.BatchSize {
-			return nil
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+		if len(b.records) > 0 {
+			if err := r.applyRecords(ctx, r.pool, b.records); err != nil {
+				return err
+			}
 		}
 	}
+	return ctx.Err()
 }
 
-// applyBatch reads the next batch of the log through q and applies it to
-// every copy in one transaction (a nested one when q is a transaction),
-// with each copy's checkpoint moved in the same transaction.
+// applyBatch reads the next batch of the log through q and applies it.
 func (r *run) applyBatch(ctx context.Context, q interface {
 	eventstore.Querier
 	Begin(context.Context) (pgx.Tx, error)
@@ -308,16 +346,25 @@ func (r *run) applyBatch(ctx context.Context, q interface {
 	if err != nil || len(records) == 0 {
 		return 0, err
 	}
+	return len(records), r.applyRecords(ctx, q, records)
+}
+
+// applyRecords applies records to every copy in one transaction (a nested
+// one when q is a transaction), with each copy's checkpoint moved in the
+// same transaction.
+func (r *run) applyRecords(ctx context.Context, q interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, records []eventstore.Record) error {
 	tx, err := q.Begin(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	pt := newPipelineTx(tx)
 	// The copies are derived from the durable log: a crash that loses the
 	// last of them only means starting the replay again.
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-		return 0, err
+		return err
 	}
 	last := records[len(records)-1].Checkpoint()
 	for _, t := range r.targets {
@@ -326,7 +373,7 @@ func (r *run) applyBatch(ctx context.Context, q interface {
 		for _, rec := range records {
 			pt.describe(fmt.Sprintf("replay %s: event %d (%s)", t.p.Name(), rec.Position, rec.Type))
 			if err := t.p.Apply(ctx, pt, rec); err != nil {
-				return 0, fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
+				return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
 			}
 		}
 		pt.describe("replay " + t.p.Name() + ": checkpoint")
@@ -336,12 +383,12 @@ func (r *run) applyBatch(ctx context.Context, q interface {
 	pt.describe("replay: restore search_path")
 	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, r.searchPath)
 	if err := pt.Commit(ctx); err != nil {
-		return 0, err
+		return err
 	}
 	r.cp = last
 	r.applied += int64(len(records))
 	r.progress()
-	return len(records), nil
+	return nil
 }
 
 // switchAttempts bounds the retries of a switch that lost a deadlock or
