@@ -1,13 +1,7 @@
 package http_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -44,45 +38,14 @@ func emailService(t *testing.T, server *smtptest.Server) (*service, *testdb.DB) 
 // mailParts returns the leaf parts of a mail, by media type.
 func mailParts(t *testing.T, raw []byte) (*mail.Message, map[string][]byte) {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	msg, leaves, err := smtptest.Parse(raw)
 	if err != nil {
 		t.Fatalf("not a mail: %v", err)
 	}
 	parts := map[string][]byte{}
-	var walk func(contentType, encoding string, body io.Reader)
-	walk = func(contentType, encoding string, body io.Reader) {
-		mediaType, params, err := mime.ParseMediaType(contentType)
-		if err != nil {
-			t.Fatalf("content type %q: %v", contentType, err)
-		}
-		if strings.HasPrefix(mediaType, "multipart/") {
-			r := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := r.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
-			}
-		}
-		data, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.EqualFold(encoding, "base64") {
-			data, err = io.ReadAll(base64Decoder(bytes.NewReader(data)))
-		} else if strings.EqualFold(encoding, "quoted-printable") {
-			data, err = io.ReadAll(quotedPrintableDecoder(bytes.NewReader(data)))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts[mediaType] = data
+	for _, l := range leaves {
+		parts[l.ContentType] = l.Body
 	}
-	walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
 	return msg, parts
 }
 
@@ -218,7 +181,3 @@ func TestEmailAfterAMailServerOutage(t *testing.T) {
 	is.Equal(msg.Header.Get("Message-Id"), "<application-"+app.ID+"@jobboard.test>")
 	is.Equal(len(server.Messages()), 1) // exactly one
 }
-
-func base64Decoder(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
-
-func quotedPrintableDecoder(r io.Reader) io.Reader { return quotedprintable.NewReader(r) }

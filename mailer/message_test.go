@@ -2,9 +2,6 @@ package mailer
 
 import (
 	"bytes"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net/mail"
 	"strings"
 	"testing"
@@ -12,62 +9,28 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/matryer/is"
+
+	"github.com/jobboard/jobboard/internal/smtptest"
 )
 
-// part is a leaf of a parsed MIME message.
 type part struct {
 	contentType string
 	disposition string
 	body        []byte
 }
 
-// parseMail reads raw as a mail reader would: headers, then every leaf part
-// with its transfer encoding undone.
+// parseMail reads raw as a mail client would.
 func parseMail(t *testing.T, raw []byte) (*mail.Message, []part) {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	msg, leaves, err := smtptest.Parse(raw)
 	if err != nil {
 		t.Fatalf("not a mail: %v\n%s", err, raw)
 	}
-	var parts []part
-	var walk func(header map[string][]string, body io.Reader)
-	walk = func(header map[string][]string, body io.Reader) {
-		h := mail.Header(header)
-		mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-		if err != nil {
-			t.Fatalf("content type %q: %v", h.Get("Content-Type"), err)
-		}
-		if strings.HasPrefix(mediaType, "multipart/") {
-			r := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := r.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatalf("multipart: %v", err)
-				}
-				walk(p.Header, p)
-			}
-		}
-		data, err := io.ReadAll(decodeTransfer(h.Get("Content-Transfer-Encoding"), body))
-		if err != nil {
-			t.Fatalf("read part: %v", err)
-		}
-		parts = append(parts, part{contentType: mediaType, disposition: h.Get("Content-Disposition"), body: data})
+	parts := make([]part, len(leaves))
+	for i, l := range leaves {
+		parts[i] = part{contentType: l.ContentType, disposition: l.Disposition, body: l.Body}
 	}
-	walk(msg.Header, msg.Body)
 	return msg, parts
-}
-
-func decodeTransfer(encoding string, r io.Reader) io.Reader {
-	switch strings.ToLower(encoding) {
-	case "base64":
-		return base64Reader(r)
-	case "quoted-printable":
-		return quotedPrintableReader(r)
-	}
-	return r
 }
 
 func testApplication() Application {

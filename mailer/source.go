@@ -48,16 +48,13 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 	if err != nil {
 		return Application{}, err
 	}
-	var jobEvents []domain.Event
-	for _, r := range jobRecords {
-		if r.Position > at.Position {
-			break // the job as the applicant saw it
-		}
-		e, err := r.Event()
-		if err != nil {
-			return Application{}, err
-		}
-		jobEvents = append(jobEvents, e)
+	seen := 0
+	for seen < len(jobRecords) && jobRecords[seen].Position < at.Position {
+		seen++ // the job as the applicant saw it
+	}
+	jobEvents, err := decode(jobRecords[:seen])
+	if err != nil {
+		return Application{}, err
 	}
 	job, err := domain.JobFromHistory(jobEvents)
 	if err != nil {
@@ -68,13 +65,9 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 	if err != nil {
 		return Application{}, err
 	}
-	recruiterEvents := make([]domain.Event, 0, len(recruiterRecords))
-	for _, r := range recruiterRecords {
-		e, err := r.Event()
-		if err != nil {
-			return Application{}, err
-		}
-		recruiterEvents = append(recruiterEvents, e)
+	recruiterEvents, err := decode(recruiterRecords)
+	if err != nil {
+		return Application{}, err
 	}
 	recruiter, err := domain.UserFromHistory(recruiterEvents)
 	if err != nil {
@@ -104,4 +97,17 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 		a.Resume = &Attachment{Filename: f.FileName, ContentType: f.ContentType, Data: data}
 	}
 	return a, nil
+}
+
+// decode turns records into their events.
+func decode(records []eventstore.Record) ([]domain.Event, error) {
+	events := make([]domain.Event, len(records))
+	for i, r := range records {
+		e, err := r.Event()
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", r.Position, err)
+		}
+		events[i] = e
+	}
+	return events, nil
 }

@@ -4,10 +4,17 @@
 package smtptest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
+	"net/mail"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,3 +207,58 @@ func (x *session) Data(r io.Reader) error {
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
 func (x *session) Logout() error { return nil }
+
+// Part is a leaf part of a parsed mail, its transfer encoding undone.
+type Part struct {
+	ContentType string // the media type, without parameters
+	Disposition string
+	Body        []byte
+}
+
+// Parse reads a mail as a mail client would: its headers, and every leaf
+// part of its MIME tree in order.
+func Parse(raw []byte) (*mail.Message, []Part, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, err
+	}
+	var parts []Part
+	var walk func(h mail.Header, body io.Reader) error
+	walk = func(h mail.Header, body io.Reader) error {
+		mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+		if err != nil {
+			return fmt.Errorf("content type %q: %w", h.Get("Content-Type"), err)
+		}
+		if strings.HasPrefix(mediaType, "multipart/") {
+			r := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := r.NextRawPart()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := walk(mail.Header(p.Header), p); err != nil {
+					return err
+				}
+			}
+		}
+		switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+		case "base64":
+			body = base64.NewDecoder(base64.StdEncoding, body)
+		case "quoted-printable":
+			body = quotedprintable.NewReader(body)
+		}
+		data, err := io.ReadAll(body)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, Part{ContentType: mediaType, Disposition: h.Get("Content-Disposition"), Body: data})
+		return nil
+	}
+	if err := walk(msg.Header, msg.Body); err != nil {
+		return nil, nil, err
+	}
+	return msg, parts, nil
+}
