@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -175,4 +176,40 @@ func TestReplayCommand(t *testing.T) {
 		code, _, _ = runCommand(t, getenv, bad...)
 		is.Equal(code, 2) // a usage error
 	}
+}
+
+// --follow prints the events appended after it started, as they come.
+func TestEventsFollow(t *testing.T) {
+	is := is.New(t)
+	dbURL := freshDatabaseURL(t)
+	_, job, _, _ := seedLog(t, dbURL)
+	ctx, stop := context.WithCancel(t.Context())
+	var out, errs lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"events", "--follow", "--type", "JobReopened", "--format", "jsonl"}, env("DATABASE_URL", dbURL), &out, &errs)
+	}()
+
+	pool, err := postgres.Open(t.Context(), dbURL)
+	is.NoErr(err)
+	defer pool.Close()
+	_, err = eventstore.New(pool).Append(t.Context(), eventstore.Stream{Type: domain.StreamJob, ID: job}, 3,
+		[]domain.Event{domain.JobReopened{JobID: job, ReopenedAt: time.Now().UTC()}})
+	is.NoErr(err) // an event appended after following began
+
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), `"JobReopened"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("--follow did not print the new event:\n%s\n%s", out.String(), errs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	select {
+	case code := <-done:
+		is.Equal(code, 0) // Ctrl-C ends it cleanly
+	case <-time.After(10 * time.Second):
+		t.Fatal("--follow did not stop when its context ended")
+	}
+	is.Equal(strings.Count(out.String(), "\n"), 1) // only the matching event
 }
