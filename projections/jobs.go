@@ -2,9 +2,11 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jobboard/jobboard/domain"
@@ -26,6 +28,24 @@ type JobsProjector struct{}
 func (JobsProjector) Name() string { return Jobs }
 
 func (JobsProjector) Tables() []string { return []string{"jobs", "applications"} }
+
+// PartitionKey is the job an event is about: a job's events write its row,
+// and an application's write its own row and its job's count.
+func (JobsProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
+	switch r.StreamType {
+	case domain.StreamJob:
+		return r.StreamID, true
+	case domain.StreamApplication:
+		var ref struct {
+			JobID uuid.UUID `json:"job_id"`
+		}
+		if err := json.Unmarshal(r.Data, &ref); err != nil || ref.JobID == uuid.Nil {
+			return r.StreamID, true // Apply reports what is wrong with it
+		}
+		return ref.JobID, true
+	}
+	return uuid.Nil, false
+}
 
 func (JobsProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
 	switch r.StreamType {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -30,6 +31,14 @@ type Projector interface {
 	// depends on an index other than a primary or unique key (a replay
 	// builds the other indexes last).
 	Tables() []string
+}
+
+// Partitioner is implemented by a projector whose events can be applied
+// in parallel when their keys differ: events with one key must be applied
+// in log order, events with different keys write different rows. A replay
+// uses it; false means the projector has no interest in the event.
+type Partitioner interface {
+	PartitionKey(r eventstore.Record) (uuid.UUID, bool)
 }
 
 // Names of the projections, which are also their consumer groups.

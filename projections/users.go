@@ -20,6 +20,11 @@ func (UsersProjector) Name() string { return Users }
 
 func (UsersProjector) Tables() []string { return []string{"users"} }
 
+// PartitionKey: a user's events touch only that user's row.
+func (UsersProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
+	return r.StreamID, r.StreamType == domain.StreamUser
+}
+
 func (UsersProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
 	if r.StreamType != domain.StreamUser {
 		return nil

@@ -20,6 +20,7 @@ package replay
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,9 +38,11 @@ import (
 
 // Options tune a replay.
 type Options struct {
-	// BatchSize is how many events are read, and applied in one
-	// transaction, at a time.
+	// BatchSize is how many events are read, and applied, at a time.
 	BatchSize int
+	// Workers is how many transactions apply a batch at once, each to its
+	// own partition of the events (see projections.Partitioner).
+	Workers int
 	// Progress, when set, is called after every batch and at each change
 	// of phase.
 	Progress func(Progress)
@@ -85,6 +88,9 @@ var ErrBusy = errors.New("a replay of that projection is already running")
 func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, opt Options) (Result, error) {
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = 5000
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 2
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -329,12 +335,96 @@ func (r *run) applyUntilCaughtUp(ctx context.Context) error {
 			return b.err
 		}
 		if len(b.records) > 0 {
-			if err := r.applyRecords(ctx, r.pool, b.records); err != nil {
+			if err := r.applyParallel(ctx, b.records); err != nil {
 				return err
 			}
 		}
 	}
 	return ctx.Err()
+}
+
+// applyParallel applies records to the copies in up to Workers
+// transactions at once: each projection's events split by the partition
+// key its projector gives them (events of one key in order, in one
+// transaction; different keys touch different rows). The copies'
+// checkpoints move once every part has committed. Should the replay stop
+// in between, nothing is lost: an interrupted replay starts over.
+func (r *run) applyParallel(ctx context.Context, records []eventstore.Record) error {
+	type unit struct {
+		t       target
+		records []eventstore.Record
+	}
+	var units []unit
+	for _, t := range r.targets {
+		parts := make([][]eventstore.Record, r.opt.Workers)
+		keyer, _ := t.p.(projections.Partitioner)
+		for _, rec := range records {
+			k := 0
+			if keyer != nil {
+				key, ok := keyer.PartitionKey(rec)
+				if !ok {
+					continue // of no interest to this projection
+				}
+				k = int(binary.BigEndian.Uint32(key[12:]) % uint32(r.opt.Workers))
+			}
+			parts[k] = append(parts[k], rec)
+		}
+		for _, part := range parts {
+			if len(part) > 0 {
+				units = append(units, unit{t, part})
+			}
+		}
+	}
+	errs := make(chan error, len(units))
+	sem := make(chan struct{}, r.opt.Workers)
+	for _, u := range units {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- r.applyUnit(ctx, u.t, u.records)
+		}()
+	}
+	var first error
+	for range units {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	last := records[len(records)-1].Checkpoint()
+	for _, t := range r.targets {
+		if _, err := r.pool.Exec(ctx, `UPDATE `+ident(t.shadow)+`.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`,
+			fmt.Sprint(last.TxID), last.Position, t.p.Name()); err != nil {
+			return fmt.Errorf("replay %s: checkpoint: %w", t.p.Name(), err)
+		}
+	}
+	r.cp = last
+	r.applied += int64(len(records))
+	r.progress()
+	return nil
+}
+
+// applyUnit applies one projection's share of a batch in a transaction of
+// its own.
+func (r *run) applyUnit(ctx context.Context, t target, records []eventstore.Record) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	pt := newPipelineTx(tx)
+	pt.describe("replay " + t.p.Name())
+	_, _ = pt.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
+	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
+	for _, rec := range records {
+		pt.describe(fmt.Sprintf("replay %s: event %d (%s)", t.p.Name(), rec.Position, rec.Type))
+		if err := t.p.Apply(ctx, pt, rec); err != nil {
+			return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
+		}
+	}
+	return pt.Commit(ctx)
 }
 
 // applyBatch reads the next batch of the log through q and applies it.
