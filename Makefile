@@ -2,7 +2,11 @@
 GO ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: run test build vet fmt bench lint
+.PHONY: run test build vet fmt bench lint fuzz
+
+# The fuzz targets, as package:Target; go test -fuzz runs one at a time.
+FUZZ_TARGETS = ./http:FuzzDecodeJSON ./http:FuzzCursor ./http:FuzzReadApplication ./auth:FuzzParseToken
+FUZZTIME ?= 1m
 
 run: ## start PostgreSQL if needed, then serve the API and workers on :8080
 	./scripts/ensure-postgres
@@ -22,3 +26,11 @@ vet:
 bench: ## the projection-lag and append benchmarks recorded in bench/README.md
 	./scripts/ensure-postgres
 	$(GO) test -run '^$$' -bench 'ProjectionLag|Append' -benchtime 3000x ./projections/ ./eventstore/
+
+fuzz: ## run each fuzz target for FUZZTIME (default 1m); a failing input lands in testdata/fuzz/
+	./scripts/ensure-postgres
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target#*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

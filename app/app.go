@@ -94,14 +94,17 @@ func (a *App) Run(ctx context.Context) (err error) {
 			return err
 		}
 		a.Server = jbhttp.NewServer(jbhttp.Deps{
-			Commands:     commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits),
-			Users:        projections.NewUsersView(a.Pool),
-			Jobs:         projections.NewJobsView(a.Pool),
-			Applications: projections.NewApplicationsView(a.Pool),
-			Tokens:       auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
-			Ready:        a.ready,
-			Metrics:      a.Metrics,
-			Logger:       a.log,
+			Commands:       commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits),
+			Users:          projections.NewUsersView(a.Pool),
+			Jobs:           projections.NewJobsView(a.Pool),
+			Applications:   projections.NewApplicationsView(a.Pool),
+			Tokens:         auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
+			Ready:          a.ready,
+			Metrics:        a.Metrics,
+			Logger:         a.log,
+			Limits:         a.cfg.HTTPLimits,
+			TrustedProxies: a.cfg.TrustedProxies,
+			CORSOrigins:    a.cfg.CORSAllowedOrigins,
 		})
 		if err = a.Server.Open(a.cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)

@@ -7,13 +7,16 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jobboard/jobboard/commands"
+	jbhttp "github.com/jobboard/jobboard/http"
 )
 
 // Role says which parts of the service a process runs.
@@ -67,6 +70,13 @@ type Config struct {
 	IdlePoll time.Duration
 	// Mail configures the emails to recruiters.
 	Mail MailConfig
+	// HTTPLimits are the API's timeouts, header cap and write rate limit.
+	HTTPLimits jbhttp.Limits
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (for the login throttle and the write rate limit).
+	TrustedProxies []netip.Prefix
+	// CORSAllowedOrigins are the origins browsers may call the API from.
+	CORSAllowedOrigins []string
 }
 
 // MailConfig is where the emails to recruiters go and how they are retried.
@@ -138,6 +148,37 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(&c.LoginLimits.PerClient, "LOGIN_MAX_FAILURES_PER_CLIENT", 50, 0, 1_000_000)
 	intVar(&c.BcryptCost, "BCRYPT_COST", 12, 4, 31)
 	intVar(&c.Mail.Concurrency, "MAIL_CONCURRENCY", 2, 1, 64)
+
+	limits := jbhttp.DefaultLimits
+	durationVar(&limits.ReadHeaderTimeout, "HTTP_READ_HEADER_TIMEOUT", limits.ReadHeaderTimeout)
+	durationVar(&limits.ReadTimeout, "HTTP_READ_TIMEOUT", limits.ReadTimeout)
+	durationVar(&limits.WriteTimeout, "HTTP_WRITE_TIMEOUT", limits.WriteTimeout)
+	durationVar(&limits.IdleTimeout, "HTTP_IDLE_TIMEOUT", limits.IdleTimeout)
+	intVar(&limits.MaxHeaderBytes, "HTTP_MAX_HEADER_BYTES", limits.MaxHeaderBytes, 4<<10, 1<<20)
+	if v := getenv("WRITE_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			errs = append(errs, fmt.Errorf("WRITE_RATE_LIMIT=%q: want requests per second, such as 100 or 0.5 (0: no limit)", v))
+		} else {
+			limits.WriteRate = f
+		}
+	}
+	intVar(&limits.WriteBurst, "WRITE_RATE_BURST", limits.WriteBurst, 1, 1_000_000)
+	c.HTTPLimits = limits
+	if v := getenv("TRUSTED_PROXIES"); v != "" {
+		p, err := jbhttp.ParseTrustedProxies(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TRUSTED_PROXIES=%q: want comma-separated CIDRs such as 10.0.0.0/8: %w", v, err))
+		}
+		c.TrustedProxies = p
+	}
+	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
+		o, err := jbhttp.ParseCORSOrigins(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
+		}
+		c.CORSAllowedOrigins = o
+	}
 	if v := getenv("JOBBOARD_ROLE"); v != "" {
 		r, err := ParseRole(v)
 		if err != nil {

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"net"
 	"net/http"
 	"time"
 
@@ -57,8 +56,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	created(w, "/users/"+user.ID().String(), userFromDomain(user))
 }
 
-// handleLogin handles the "POST /login" route.
+// handleLogin handles the "POST /login" route. No answer of it is stored:
+// the good ones carry a token.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -67,7 +68,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	user, err := s.Commands.LogIn(r.Context(), req.Email, req.Password, clientAddr(r))
+	user, err := s.Commands.LogIn(r.Context(), req.Email, req.Password, s.clientAddr(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -77,7 +78,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	ok(w, struct {
 		AccessToken string   `json:"access_token"`
 		TokenType   string   `json:"token_type"`
@@ -100,11 +100,8 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	ok(w, newUserJSON(u.ID, u.Email, u.Name, u.Role, u.Company, u.CreatedAt))
 }
 
-// clientAddr is the address the request came from, for throttling.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// clientAddr is the address the request came from (see clientAddrOf), the
+// one key of the login throttle and the write rate limit.
+func (s *Server) clientAddr(r *http.Request) string {
+	return clientAddrOf(r, s.TrustedProxies)
 }

@@ -82,7 +82,12 @@ func decodeJSON(r *http.Request, dst any) error {
 		return invalidField(field, "must be "+jsonTypeName(typeErr.Type.Kind().String()))
 	}
 	if name, found := strings.CutPrefix(err.Error(), "json: unknown field "); found {
-		return invalidField(strings.Trim(name, `"`), "is not a field this endpoint accepts")
+		field := strings.Trim(name, `"`)
+		if field == "" {
+			// {"": …}: a field is named in the problem, even this one.
+			field = "(empty name)"
+		}
+		return invalidField(field, "is not a field this endpoint accepts")
 	}
 	var de *domain.Error
 	if errors.As(err, &de) {

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -80,7 +81,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		s.Logger.InfoContext(r.Context(), "request",
-			"method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"method", r.Method, "path", r.URL.Path, "status", rec.status, "client", s.clientAddr(r),
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 			"request_id", requestIDFrom(r.Context()))
 	})
@@ -103,14 +104,49 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// commonHeaders sets the headers every answer carries.
+// commonHeaders sets the headers every answer carries. An answer to a
+// request with credentials is never stored by a cache, whatever it is (an
+// error included): it may be the caller's own.
 func (s *Server) commonHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if r.Header.Get("Authorization") != "" {
+			h.Set("Cache-Control", "no-store")
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// capHeaders answers 431 to a request whose request line and headers are
+// longer than Limits.MaxHeaderBytes, counted as they were sent. net/http
+// itself only refuses them past a margin, and in plain text.
+func (s *Server) capHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headerSize(r) > s.Limits.MaxHeaderBytes {
+			w.Header().Set("Connection", "close")
+			writeError(w, r, s.Logger, &requestError{status: http.StatusRequestHeaderFieldsTooLarge,
+				detail: fmt.Sprintf("the request line and headers are longer than %d bytes", s.Limits.MaxHeaderBytes)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headerSize is the length of a request's request line and headers on the
+// wire (HTTP/1.1).
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n + 2
 }
 
 // bodyLimits are the routes, by name, whose bodies may be larger than
@@ -138,12 +174,13 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 // the caller in their context (and as the actor of the events they append).
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Before the check, so that a refusal is not stored either.
+		w.Header().Set("Cache-Control", "no-store")
 		caller, err := s.callerOf(r)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
 		ctx := context.WithValue(r.Context(), callerKey, caller)
 		ctx = eventstore.WithActor(ctx, caller.UserID)
 		next(w, r.WithContext(ctx))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -33,6 +34,69 @@ type Deps struct {
 	// empty one).
 	Metrics *prometheus.Registry
 	Logger  *slog.Logger
+	// Limits protect the server from slow, large and numerous requests.
+	Limits Limits
+	// TrustedProxies are the proxies whose X-Forwarded-For says who the
+	// client is; without them the client is the TCP peer.
+	TrustedProxies []netip.Prefix
+	// CORSOrigins are the origins that browsers may call the API from
+	// (exact, such as https://jobs.example.com); none: CORS is off.
+	CORSOrigins []string
+}
+
+// Limits are the server's timeouts and caps. A zero timeout or header cap
+// takes its value from DefaultLimits; a zero WriteRate sets no rate limit.
+type Limits struct {
+	// ReadHeaderTimeout bounds the reading of a request's headers: a client
+	// that trickles them (slowloris) is cut off then.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the reading of a whole request, body included, and
+	// WriteTimeout the time from the end of its headers to the end of the
+	// answer: both must fit the largest upload (a 5 MiB resume) on a slow
+	// link.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection waits for its next
+	// request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps the request line and headers (431 beyond).
+	MaxHeaderBytes int
+	// WriteRate is the POST, PUT, PATCH and DELETE requests per second that
+	// one client address may send on average, WriteBurst how many at once
+	// (429 beyond).
+	WriteRate  float64
+	WriteBurst int
+}
+
+// DefaultLimits are the service's limits when its configuration does not
+// set them (a Server made with zero Limits takes their timeouts and header
+// cap, but no write limit). 60 s to read a request is a 5 MiB resume at about 700 kbit/s; the answer
+// has 15 s more, so that an upload that arrives just in time still gets one.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       60 * time.Second,
+	WriteTimeout:      75 * time.Second,
+	IdleTimeout:       2 * time.Minute,
+	MaxHeaderBytes:    64 << 10,
+	WriteRate:         100,
+	WriteBurst:        200,
+}
+
+// withDefaults fills in the zero timeouts and caps.
+func (l Limits) withDefaults() Limits {
+	fill := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	fill(&l.ReadHeaderTimeout, DefaultLimits.ReadHeaderTimeout)
+	fill(&l.ReadTimeout, DefaultLimits.ReadTimeout)
+	fill(&l.WriteTimeout, DefaultLimits.WriteTimeout)
+	fill(&l.IdleTimeout, DefaultLimits.IdleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultLimits.MaxHeaderBytes
+	}
+	return l
 }
 
 // Server serves the API.
@@ -41,6 +105,8 @@ type Server struct {
 	server *http.Server
 	ln     net.Listener
 	router *mux.Router
+	// writes limits each client's writes; nil: no limit.
+	writes *writeLimiter
 }
 
 // NewServer returns a server with every route registered.
@@ -48,16 +114,20 @@ func NewServer(deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	s := &Server{Deps: deps, router: mux.NewRouter()}
+	deps.Limits = deps.Limits.withDefaults()
+	s := &Server{Deps: deps, router: mux.NewRouter(), writes: newWriteLimiter(deps.Limits.WriteRate, deps.Limits.WriteBurst)}
 	s.routes()
 	s.server = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: deps.Limits.ReadHeaderTimeout,
+		ReadTimeout:       deps.Limits.ReadTimeout,
+		WriteTimeout:      deps.Limits.WriteTimeout,
+		IdleTimeout:       deps.Limits.IdleTimeout,
+		// net/http reads up to 4 KiB past this before it answers 431 by
+		// itself, in plain text; capHeaders answers the requests in
+		// between, with problem+json, so that the cap is exact.
+		MaxHeaderBytes: deps.Limits.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn),
 	}
 	return s
 }
@@ -107,7 +177,7 @@ func (s *Server) metricsHandler() http.Handler {
 
 // Handler is the API with its middleware, for tests and for the server.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.router))))
+	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.cors(s.capHeaders(s.limitWrites(s.router)))))))
 }
 
 // Open starts listening on addr (":0" picks a free port) and serves in the

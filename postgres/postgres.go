@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -119,6 +120,11 @@ func IsUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		// The server or the network hung up on a connection of the pool
+		// in the middle of a query: pgx closes that connection and makes
+		// new ones, once the server can be reached again.
 		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P01-03: the server is shutting down or starting.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -285,6 +286,7 @@ func TestIsUnavailable(t *testing.T) {
 		{"syntax error", syntaxErr, false},
 		{"undefined table", missingTableErr, false},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"connection lost mid-query", fmt.Errorf("list jobs: error preprocessing batch (prepare): %w", io.ErrUnexpectedEOF), true},
 		{"no rows", pgx.ErrNoRows, false},
 		{"other error", errors.New("boom"), false},
 		{"nil", nil, false},

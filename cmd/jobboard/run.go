@@ -46,6 +46,17 @@ Configuration comes from the environment:
   LOGIN_MAX_FAILURES_PER_EMAIL, LOGIN_MAX_FAILURES_PER_CLIENT, LOGIN_FAILURE_WINDOW
                        failed logins allowed per email (default 10) and per client
                        address (default 50) within the window (default 15m); 0: off
+  WRITE_RATE_LIMIT, WRITE_RATE_BURST
+                       writes (POST, PUT, PATCH, DELETE) per second per client
+                       address (default 100; 0: no limit) and at once (default 200)
+  TRUSTED_PROXIES      CIDRs of the proxies whose X-Forwarded-For names the client
+                       (default none: the client is the TCP peer)
+  CORS_ALLOWED_ORIGINS comma-separated origins browsers may call the API from
+                       (default none: CORS off)
+  HTTP_READ_HEADER_TIMEOUT, HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT
+                       the HTTP server's timeouts (default 5s, 60s, 75s, 2m)
+  HTTP_MAX_HEADER_BYTES
+                       cap on a request's line and headers (default 65536)
   CONSISTENCY_TIMEOUT  how long a write waits for its read models (default 5s)
   SHUTDOWN_TIMEOUT     how long a graceful shutdown may take (default 15s)
   SMTP_URL             smtp://user:pass@host:port (STARTTLS when offered) or

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -75,6 +76,13 @@ func (db *DB) Drop() error {
 //	var db *testdb.DB
 //	func TestMain(m *testing.M) { testdb.Main(m, &db) }
 func Main(m *testing.M, shared **DB) {
+	// A fuzzing worker (a process that go test -fuzz starts) runs only the
+	// fuzz target, which needs no database: it would only leave one behind
+	// when the fuzzer stops it.
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	db, err := Create(ctx)
 	cancel()
