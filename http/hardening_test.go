@@ -315,8 +315,8 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	if n != 0 || !(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 		t.Fatalf("want the server to hang up; read %q, %v", buf[:n], err)
 	}
-	is.True(elapsed >= timeout-50*time.Millisecond)                                   // not before the timeout
-	is.True(elapsed < 5*time.Second)                                                  // but soon after it
+	is.True(elapsed >= timeout-50*time.Millisecond) // not before the timeout
+	is.True(elapsed < 5*time.Second)                // but soon after it
 	conn.Close()
 	<-trickled
 	is.Equal(s.get("/healthz", "").status, http.StatusOK) // others are served
