@@ -67,7 +67,17 @@ func BenchmarkReplay(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		workers, _ := strconv.Atoi(os.Getenv("JOBBOARD_REPLAY_WORKERS"))
-		res, err := replay.Run(ctx, db.Pool, projections.All(), replay.Options{Workers: workers})
+		opts := replay.Options{Workers: workers}
+		if os.Getenv("JOBBOARD_REPLAY_VERBOSE") != "" {
+			var last replay.Progress
+			opts.Progress = func(p replay.Progress) {
+				if p.Phase != last.Phase || p.Applied-last.Applied >= 100_000 {
+					b.Logf("%6.1fs %-8s %7d events", p.Elapsed.Seconds(), p.Phase, p.Applied)
+					last = p
+				}
+			}
+		}
+		res, err := replay.Run(ctx, db.Pool, projections.All(), opts)
 		elapsed := time.Since(start)
 		b.StopTimer()
 		close(done)

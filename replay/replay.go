@@ -131,7 +131,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, op
 	r.report(PhaseIndex)
 	for _, t := range r.targets {
 		for _, table := range t.p.Tables() {
-			if _, err := pool.Exec(ctx, `ALTER TABLE `+ident(t.shadow)+`.`+ident(table)+` SET LOGGED`); err != nil {
+			if _, err := pool.Exec(ctx, `ALTER TABLE `+ident(t.shadow)+`.`+ident(table)+` SET LOGGED, RESET (fillfactor)`); err != nil {
 				return Result{}, fmt.Errorf("replay %s: %w", t.p.Name(), err)
 			}
 		}
@@ -243,7 +243,16 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 		if table == "projection_checkpoints" {
 			unlogged = ""
 		}
-		if _, err := r.pool.Exec(ctx, `CREATE `+unlogged+`TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`); err != nil {
+		// Half-full pages while the log goes in: a row is updated many
+		// times, and with room on its page each update stays there (a HOT
+		// update, whose old versions the page prunes by itself) instead of
+		// moving the row, bloating the table and its key index. Set back
+		// to full pages before the switch.
+		with := ""
+		if table != "projection_checkpoints" {
+			with = " WITH (fillfactor = 50)"
+		}
+		if _, err := r.pool.Exec(ctx, `CREATE `+unlogged+`TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`+with); err != nil {
 			return fmt.Errorf("replay %s: copy table %s: %w", name, table, err)
 		}
 		if table == "projection_checkpoints" {
