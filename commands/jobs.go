@@ -123,7 +123,7 @@ func (h *Handlers) loadJob(ctx context.Context, id uuid.UUID) (*domain.Job, even
 	if len(records) == 0 || records[0].StreamType != domain.StreamJob {
 		return nil, eventstore.Checkpoint{}, domain.Errorf(domain.KindNotFound, "no such job")
 	}
-	events, err := decodeAll(records)
+	events, err := eventstore.Events(records)
 	if err != nil {
 		return nil, eventstore.Checkpoint{}, err
 	}
@@ -146,17 +146,6 @@ func (h *Handlers) poster(ctx context.Context, caller auth.Caller) (domain.Poste
 	return p, nil
 }
 
-func decodeAll(records []eventstore.Record) ([]domain.Event, error) {
-	events := make([]domain.Event, len(records))
-	for i, r := range records {
-		var err error
-		if events[i], err = r.Event(); err != nil {
-			return nil, err
-		}
-	}
-	return events, nil
-}
-
 // now is the time commands stamp on events, at the log's precision.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
@@ -170,7 +159,7 @@ func (h *Handlers) JobHistory(ctx context.Context, caller auth.Caller, id uuid.U
 	if len(records) == 0 || records[0].StreamType != domain.StreamJob {
 		return nil, domain.Errorf(domain.KindNotFound, "no such job")
 	}
-	events, err := decodeAll(records)
+	events, err := eventstore.Events(records)
 	if err != nil {
 		return nil, err
 	}

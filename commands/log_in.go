@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
 )
 
 // errBadCredentials is the one answer to every failed login, so that the
@@ -65,11 +66,9 @@ func (h *Handlers) loadUser(ctx context.Context, id uuid.UUID) (*domain.User, er
 	if err != nil {
 		return nil, err
 	}
-	events := make([]domain.Event, len(records))
-	for i, r := range records {
-		if events[i], err = r.Event(); err != nil {
-			return nil, err
-		}
+	events, err := eventstore.Events(records)
+	if err != nil {
+		return nil, err
 	}
 	return domain.UserFromHistory(events)
 }

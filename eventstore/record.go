@@ -87,6 +87,19 @@ func (r Record) Event() (domain.Event, error) {
 	return domain.DecodeEvent(r.Type, r.SchemaVersion, r.Data)
 }
 
+// Events decodes records into their events, in order: a history to fold.
+func Events(records []Record) ([]domain.Event, error) {
+	events := make([]domain.Event, len(records))
+	for i, r := range records {
+		e, err := r.Event()
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", r.Position, err)
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
 // Message metadata keys, so that a handler can skip events it does not
 // handle without decoding the payload.
 const (

@@ -158,36 +158,14 @@ func appsGet(t *testing.T, s *service, id, token string) response {
 }
 
 // appsPage is one page of a listing of applications.
-type appsPage struct {
-	Items      []appsApplication `json:"items"`
-	NextCursor *string           `json:"next_cursor"`
-	Total      int               `json:"total"`
-}
+type appsPage = page[appsApplication]
 
-func (p appsPage) ids() []string {
-	ids := make([]string, len(p.Items))
-	for i, a := range p.Items {
-		ids[i] = a.ID
-	}
-	return ids
-}
+func (a appsApplication) itemID() string { return a.ID }
 
 // appsList reads a listing (path with its query) and checks its shape.
 func appsList(t *testing.T, s *service, path, token string) appsPage {
 	t.Helper()
-	is := is.New(t)
-	is.Helper()
-	res := jobsCall(t, s, http.MethodGet, path, token, nil)
-	if res.status != http.StatusOK {
-		t.Fatalf("GET %s: want 200, got %s", path, res)
-	}
-	is.Equal(jobsKeys(t, res.body), []string{"items", "next_cursor", "total"}) // a page has exactly these fields
-	var p appsPage
-	dec := json.NewDecoder(bytes.NewReader(res.body))
-	dec.DisallowUnknownFields()
-	is.NoErr(dec.Decode(&p)) // the items are applications
-	is.True(p.Items != nil)  // items is an array, never null
-	return p
+	return listPage[appsApplication](t, s, path, token)
 }
 
 // appsSetup is a job with its recruiter, another recruiter and two job

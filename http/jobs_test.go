@@ -208,39 +208,55 @@ func jobsGet(t *testing.T, s *service, id, token string) jobsJob {
 	return jobsDecode(t, jobsCall(t, s, http.MethodGet, "/jobs/"+id, token, nil), http.StatusOK)
 }
 
-// jobsPage is one page of GET /jobs.
-type jobsPage struct {
-	Items      []jobsJob `json:"items"`
-	NextCursor *string   `json:"next_cursor"`
-	Total      int       `json:"total"`
+// page is one page of a listing: GET /jobs, a job's applications, the
+// caller's applications.
+type page[T identified] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+	Total      int     `json:"total"`
 }
 
-func (p jobsPage) ids() []string {
+// identified is an item of a listing.
+type identified interface{ itemID() string }
+
+func (p page[T]) ids() []string {
 	ids := make([]string, len(p.Items))
-	for i, j := range p.Items {
-		ids[i] = j.ID
+	for i, item := range p.Items {
+		ids[i] = item.itemID()
 	}
 	return ids
 }
 
-// jobsList gets one page of GET /jobs?query and checks its shape.
-func jobsList(t *testing.T, s *service, query url.Values, token string) jobsPage {
+// listPage gets one page of a listing (path with its query) and checks its
+// shape.
+func listPage[T identified](t *testing.T, s *service, path, token string) page[T] {
 	t.Helper()
 	is := is.New(t)
 	is.Helper()
-	res := jobsCall(t, s, http.MethodGet, "/jobs?"+query.Encode(), token, nil)
+	res := jobsCall(t, s, http.MethodGet, path, token, nil)
 	if res.status != http.StatusOK {
-		t.Fatalf("GET /jobs?%s: want 200, got %s", query.Encode(), res)
+		t.Fatalf("GET %s: want 200, got %s", path, res)
 	}
 	is.Equal(res.header.Get("Content-Type"), "application/json; charset=utf-8") // JSON out
 	is.Equal(jobsKeys(t, res.body), []string{"items", "next_cursor", "total"})  // a page has exactly these fields
-	var p jobsPage
+	var p page[T]
 	dec := json.NewDecoder(bytes.NewReader(res.body))
 	dec.DisallowUnknownFields()
-	is.NoErr(dec.Decode(&p))         // the page's items are jobs
+	is.NoErr(dec.Decode(&p))         // the page's items are what the listing lists
 	is.True(p.Items != nil)          // items is an array, never null
 	is.True(len(p.Items) <= p.Total) // a page holds no more than all matches
 	return p
+}
+
+// jobsPage is one page of GET /jobs.
+type jobsPage = page[jobsJob]
+
+func (j jobsJob) itemID() string { return j.ID }
+
+// jobsList gets one page of GET /jobs?query and checks its shape.
+func jobsList(t *testing.T, s *service, query url.Values, token string) jobsPage {
+	t.Helper()
+	return listPage[jobsJob](t, s, "/jobs?"+query.Encode(), token)
 }
 
 // jobsQuery builds query parameters from name, value pairs.

@@ -52,7 +52,7 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 	for seen < len(jobRecords) && jobRecords[seen].Position < at.Position {
 		seen++ // the job as the applicant saw it
 	}
-	jobEvents, err := decode(jobRecords[:seen])
+	jobEvents, err := eventstore.Events(jobRecords[:seen])
 	if err != nil {
 		return Application{}, err
 	}
@@ -65,7 +65,7 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 	if err != nil {
 		return Application{}, err
 	}
-	recruiterEvents, err := decode(recruiterRecords)
+	recruiterEvents, err := eventstore.Events(recruiterRecords)
 	if err != nil {
 		return Application{}, err
 	}
@@ -97,17 +97,4 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 		a.Resume = &Attachment{Filename: f.FileName, ContentType: f.ContentType, Data: data}
 	}
 	return a, nil
-}
-
-// decode turns records into their events.
-func decode(records []eventstore.Record) ([]domain.Event, error) {
-	events := make([]domain.Event, len(records))
-	for i, r := range records {
-		e, err := r.Event()
-		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", r.Position, err)
-		}
-		events[i] = e
-	}
-	return events, nil
 }

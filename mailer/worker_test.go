@@ -109,20 +109,28 @@ func (f *fixture) delivery(t *testing.T, id uuid.UUID) Delivery {
 	return Delivery{}
 }
 
-// waitStatus waits until the delivery of id has status want.
-func (f *fixture) waitStatus(t *testing.T, id uuid.UUID, want Status) Delivery {
+// waitFor polls cond until it holds, or fails the test with what after
+// 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		d := f.delivery(t, id)
-		if d.Status == want {
-			return d
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("delivery %s is %s after 20s, want %s (last error %q)", id, d.Status, want, d.LastError)
+			t.Fatalf("after 20s: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitStatus waits until the delivery of id has status want.
+func (f *fixture) waitStatus(t *testing.T, id uuid.UUID, want Status) Delivery {
+	t.Helper()
+	var d Delivery
+	waitFor(t, fmt.Sprintf("delivery %s is not %s", id, want), func() bool {
+		d = f.delivery(t, id)
+		return d.Status == want
+	})
+	return d
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -179,13 +187,7 @@ func TestWorkerRetriesThroughAnOutage(t *testing.T) {
 	f.startWorker(t, newSMTPSender(t, server), metrics)
 
 	id := f.queueMail(t, "ann@acme.example")
-	deadline := time.Now().Add(20 * time.Second)
-	for d := f.delivery(t, id); d.Attempts < 3; d = f.delivery(t, id) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d attempts while the server was down", d.Attempts)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "fewer than 3 attempts while the server was down", func() bool { return f.delivery(t, id).Attempts >= 3 })
 	d := f.delivery(t, id)
 	is.Equal(d.Status, StatusPending)                      // still pending while the server is down
 	is.True(d.LastError != "")                             // with the reason recorded
@@ -243,16 +245,12 @@ func TestTwoWorkersSendEachMailOnce(t *testing.T) {
 	// The last outcomes may still be being recorded as the last mails
 	// arrive.
 	var all []Delivery
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitFor(t, "not every mail is recorded as sent", func() bool {
 		var err error
 		all, err = f.queue.List(testCtx(t), StatusSent, 100)
 		is.NoErr(err)
-		if len(all) == n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(all) >= n
+	})
 	is.Equal(len(all), n) // every one recorded as sent
 	for _, d := range all {
 		is.Equal(d.Attempts, 1) // each at its first attempt
@@ -269,13 +267,7 @@ func TestStalledServerIsCutOffAndRetried(t *testing.T) {
 	f.startWorker(t, newSMTPSender(t, server), nil)
 	id := f.queueMail(t, "ann@acme.example")
 
-	deadline := time.Now().Add(20 * time.Second)
-	for d := f.delivery(t, id); d.LastError == ""; d = f.delivery(t, id) {
-		if time.Now().After(deadline) {
-			t.Fatal("a hanging server was not given up on")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "a hanging server was not given up on", func() bool { return f.delivery(t, id).LastError != "" })
 	server.Stall(0)
 	f.waitStatus(t, id, StatusSent)
 	is.Equal(len(server.Messages()), 1) // sent once it answered

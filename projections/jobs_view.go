@@ -187,7 +187,7 @@ func listQueries(f JobFilter) listStatements {
 		if f.After != nil {
 			after = ` WHERE (created_at, id) < (` + q.arg(f.After.CreatedAt) + `, ` + q.arg(f.After.ID) + `)`
 		}
-		l.pageSQL = `SELECT ` + qualified("j", jobColumns) + `, p.total FROM (SELECT id, created_at, total FROM (` + matches + `) m` +
+		l.pageSQL = `SELECT ` + jobColumnsOfJ + `, p.total FROM (SELECT id, created_at, total FROM (` + matches + `) m` +
 			after + ` ORDER BY created_at DESC, id DESC LIMIT ` + q.arg(f.Limit+1) + `) p JOIN jobs j ON j.id = p.id` +
 			` ORDER BY p.created_at DESC, p.id DESC`
 	} else {
@@ -200,6 +200,10 @@ func listQueries(f JobFilter) listStatements {
 	l.pageArgs = q.args
 	return l
 }
+
+// jobColumnsOfJ is jobColumns of the table aliased j, built once rather than
+// on every listing.
+var jobColumnsOfJ = qualified("j", jobColumns)
 
 // qualified prefixes every column of a comma-separated list with table.
 func qualified(table, columns string) string {

@@ -404,15 +404,42 @@ func (r *run) applyParallel(ctx context.Context, records []eventstore.Record) er
 	}
 	last := records[len(records)-1].Checkpoint()
 	for _, t := range r.targets {
-		if _, err := r.pool.Exec(ctx, `UPDATE `+ident(t.shadow)+`.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`,
-			fmt.Sprint(last.TxID), last.Position, t.p.Name()); err != nil {
+		if _, err := r.pool.Exec(ctx, t.checkpointSQL(), t.checkpointArgs(last)...); err != nil {
 			return fmt.Errorf("replay %s: checkpoint: %w", t.p.Name(), err)
 		}
 	}
-	r.cp = last
+	r.advance(records)
+	return nil
+}
+
+// advance records that records have been applied to every copy.
+func (r *run) advance(records []eventstore.Record) {
+	r.cp = records[len(records)-1].Checkpoint()
 	r.applied += int64(len(records))
 	r.progress()
+}
+
+// queueApply queues what records mean for t's copy: its schema first on
+// the search path, then the projector's own statements.
+func queueApply(ctx context.Context, pt *pipelineTx, t target, records []eventstore.Record) error {
+	pt.describe("replay " + t.p.Name())
+	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
+	for _, rec := range records {
+		pt.describe(fmt.Sprintf("replay %s: event %d (%s)", t.p.Name(), rec.Position, rec.Type))
+		if err := t.p.Apply(ctx, pt, rec); err != nil {
+			return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
+		}
+	}
 	return nil
+}
+
+// checkpointSQL moves the copy's checkpoint; checkpointArgs are its values.
+func (t target) checkpointSQL() string {
+	return `UPDATE ` + ident(t.shadow) + `.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`
+}
+
+func (t target) checkpointArgs(cp eventstore.Checkpoint) []any {
+	return []any{fmt.Sprint(cp.TxID), cp.Position, t.p.Name()}
 }
 
 // applyUnit applies one projection's share of a batch in a transaction of
@@ -424,14 +451,11 @@ func (r *run) applyUnit(ctx context.Context, t target, records []eventstore.Reco
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	pt := newPipelineTx(tx)
-	pt.describe("replay " + t.p.Name())
+	// The copies are derived from the durable log: a crash that loses the
+	// last of them only means starting the replay again.
 	_, _ = pt.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
-	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
-	for _, rec := range records {
-		pt.describe(fmt.Sprintf("replay %s: event %d (%s)", t.p.Name(), rec.Position, rec.Type))
-		if err := t.p.Apply(ctx, pt, rec); err != nil {
-			return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
-		}
+	if err := queueApply(ctx, pt, t, records); err != nil {
+		return err
 	}
 	return pt.Commit(ctx)
 }
@@ -460,33 +484,21 @@ func (r *run) applyRecords(ctx context.Context, q interface {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	pt := newPipelineTx(tx)
-	// The copies are derived from the durable log: a crash that loses the
-	// last of them only means starting the replay again.
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-		return err
-	}
+	_, _ = pt.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
 	last := records[len(records)-1].Checkpoint()
 	for _, t := range r.targets {
-		pt.describe("replay " + t.p.Name())
-		_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
-		for _, rec := range records {
-			pt.describe(fmt.Sprintf("replay %s: event %d (%s)", t.p.Name(), rec.Position, rec.Type))
-			if err := t.p.Apply(ctx, pt, rec); err != nil {
-				return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
-			}
+		if err := queueApply(ctx, pt, t, records); err != nil {
+			return err
 		}
 		pt.describe("replay " + t.p.Name() + ": checkpoint")
-		_, _ = pt.Exec(ctx, `UPDATE `+ident(t.shadow)+`.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`,
-			fmt.Sprint(last.TxID), last.Position, t.p.Name())
+		_, _ = pt.Exec(ctx, t.checkpointSQL(), t.checkpointArgs(last)...)
 	}
 	pt.describe("replay: restore search_path")
 	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, r.searchPath)
 	if err := pt.Commit(ctx); err != nil {
 		return err
 	}
-	r.cp = last
-	r.applied += int64(len(records))
-	r.progress()
+	r.advance(records)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +90,19 @@ WHERE tablename IN ('users', 'jobs', 'applications') ORDER BY 1`)
 	return names
 }
 
+// seededLog is a fresh database whose log holds about n generated events
+// (nothing projected yet).
+func seededLog(t *testing.T, ctx context.Context, seed uint64, n int) *testdb.DB {
+	t.Helper()
+	db := testdb.New(t)
+	s := newSeeder(seed)
+	s.generate(n)
+	if err := s.write(ctx, db.Pool); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // lastEvent is the checkpoint of the newest event, visible or not to
 // readers yet (every writer has finished when it is called).
 func lastEvent(t *testing.T, ctx context.Context, pool *pgxpool.Pool) eventstore.Checkpoint {
@@ -135,10 +147,7 @@ func checkpoints(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[stri
 func TestReplayRebuildsTheSameViews(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	db := testdb.New(t)
-	s := newSeeder(1)
-	s.generate(3000)
-	is.NoErr(s.write(ctx, db.Pool)) // a log of 3,000 events
+	db := seededLog(t, ctx, 1, 3000) // a log of 3,000 events
 	projectAll(t, ctx, db.Pool)
 	ps := projections.All()
 	before, err := replay.Take(ctx, db.Pool, ps)
@@ -179,10 +188,7 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 func TestInterruptedReplayCanRunAgain(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	db := testdb.New(t)
-	s := newSeeder(2)
-	s.generate(2000)
-	is.NoErr(s.write(ctx, db.Pool))
+	db := seededLog(t, ctx, 2, 2000)
 	projectAll(t, ctx, db.Pool)
 	ps := projections.All()
 	before, err := replay.Take(ctx, db.Pool, ps)
@@ -211,10 +217,7 @@ func TestInterruptedReplayCanRunAgain(t *testing.T) {
 func TestConcurrentReplayIsRefused(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	db := testdb.New(t)
-	s := newSeeder(3)
-	s.generate(1000)
-	is.NoErr(s.write(ctx, db.Pool))
+	db := seededLog(t, ctx, 3, 1000)
 
 	var second error
 	var once sync.Once
@@ -322,5 +325,4 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 	if d := live.Diff(rebuilt); d != "" {
 		t.Fatalf("after a replay under writes, the live views do not match the log:\n%s", d)
 	}
-	is.True(slices.Equal(live["users"], rebuilt["users"]))
 }

@@ -204,22 +204,19 @@ func printStateAsOf(ctx context.Context, store *eventstore.Store, id uuid.UUID, 
 	if len(records) == 0 {
 		return fmt.Errorf("no stream %s in the log", id)
 	}
-	var history []domain.Event
-	var last eventstore.Record
-	for _, r := range records {
-		if r.OccurredAt.After(asOf) {
-			break
-		}
-		e, err := r.Event()
-		if err != nil {
-			return fmt.Errorf("event %d: %w", r.Position, err)
-		}
-		history, last = append(history, e), r
+	upTo := 0
+	for upTo < len(records) && !records[upTo].OccurredAt.After(asOf) {
+		upTo++
 	}
-	if len(history) == 0 {
+	if upTo == 0 {
 		return fmt.Errorf("stream %s did not exist yet at %s (its first event is from %s)",
 			id, asOf.UTC().Format(time.RFC3339), records[0].OccurredAt.UTC().Format(time.RFC3339))
 	}
+	history, err := eventstore.Events(records[:upTo])
+	if err != nil {
+		return err
+	}
+	last := records[upTo-1]
 	state, err := stateOf(records[0].StreamType, history)
 	if err != nil {
 		return err
