@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/jobboard/jobboard/eventstore"
 )
 
 // pipelineTx is a transaction whose Exec calls are queued and sent to the
@@ -23,14 +25,31 @@ import (
 type pipelineTx struct {
 	pgx.Tx
 	batch  *pgx.Batch
-	labels []string // what each queued statement is for, for errors
-	label  string
+	labels []label // what each queued statement is for, for errors
+	label  label
+}
+
+// label says what a queued statement is for. It is formatted only when
+// the statement fails: a replay queues millions.
+type label struct {
+	what  string             // the projection, or the step
+	event *eventstore.Record // the event applied, if any
+}
+
+func (l label) String() string {
+	if l.event == nil {
+		return l.what
+	}
+	return fmt.Sprintf("%s: event %d (%s)", l.what, l.event.Position, l.event.Type)
 }
 
 func newPipelineTx(tx pgx.Tx) *pipelineTx { return &pipelineTx{Tx: tx, batch: &pgx.Batch{}} }
 
-// describe sets the label attached to the statements queued from now on.
-func (p *pipelineTx) describe(label string) { p.label = label }
+// describe sets what the statements queued from now on are for: what, and
+// the event being applied (nil for none).
+func (p *pipelineTx) describe(what string, event *eventstore.Record) {
+	p.label = label{what, event}
+}
 
 func (p *pipelineTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	p.batch.Queue(sql, args...)

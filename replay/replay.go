@@ -422,10 +422,11 @@ func (r *run) advance(records []eventstore.Record) {
 // queueApply queues what records mean for t's copy: its schema first on
 // the search path, then the projector's own statements.
 func queueApply(ctx context.Context, pt *pipelineTx, t target, records []eventstore.Record) error {
-	pt.describe("replay " + t.p.Name())
+	what := "replay " + t.p.Name()
+	pt.describe(what, nil)
 	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
-	for _, rec := range records {
-		pt.describe(fmt.Sprintf("replay %s: event %d (%s)", t.p.Name(), rec.Position, rec.Type))
+	for i, rec := range records {
+		pt.describe(what, &records[i])
 		if err := t.p.Apply(ctx, pt, rec); err != nil {
 			return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
 		}
@@ -490,10 +491,10 @@ func (r *run) applyRecords(ctx context.Context, q interface {
 		if err := queueApply(ctx, pt, t, records); err != nil {
 			return err
 		}
-		pt.describe("replay " + t.p.Name() + ": checkpoint")
+		pt.describe("replay "+t.p.Name()+": checkpoint", nil)
 		_, _ = pt.Exec(ctx, t.checkpointSQL(), t.checkpointArgs(last)...)
 	}
-	pt.describe("replay: restore search_path")
+	pt.describe("replay: restore search_path", nil)
 	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, r.searchPath)
 	if err := pt.Commit(ctx); err != nil {
 		return err
