@@ -18,12 +18,17 @@ type Filter struct {
 	// After skips the events at or before a checkpoint (for following
 	// the log).
 	After Checkpoint
-	Limit int
+	// Follow keeps to the events no running transaction can still come
+	// before (as ReadAll does), so that the next query, After the last one
+	// returned, skips nothing. Without it every committed event is
+	// selected: an audit question must not miss events because some
+	// unrelated transaction on the cluster is still running.
+	Follow bool
+	Limit  int
 }
 
-// Query returns the events that f selects, in log order, only among those
-// every reader can see (as ReadAll), so that following the log with After
-// never skips one. Every value is a parameter.
+// Query returns the events that f selects, in log order. Every value is a
+// parameter.
 func (s *Store) Query(ctx context.Context, f Filter) ([]Record, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -38,14 +43,14 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Record, error) {
 	}
 	rows, err := s.pool.Query(ctx, selectRecordSQL+`
 WHERE (tx_id, position) > ($1::text::xid8, $2)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND (NOT $9 OR tx_id < pg_snapshot_xmin(pg_current_snapshot()))
   AND ($3::uuid IS NULL OR stream_id = $3)
   AND ($4::uuid IS NULL OR actor_id = $4)
   AND ($5 = '' OR event_type = $5)
   AND ($6::timestamptz IS NULL OR occurred_at >= $6)
   AND ($7::timestamptz IS NULL OR occurred_at < $7)
 ORDER BY tx_id, position
-LIMIT $8`, fmt.Sprint(f.After.TxID), f.After.Position, nullUUID(f.StreamID), nullUUID(f.ActorID), f.Type, since, until, limit)
+LIMIT $8`, fmt.Sprint(f.After.TxID), f.After.Position, nullUUID(f.StreamID), nullUUID(f.ActorID), f.Type, since, until, limit, f.Follow)
 	if err != nil {
 		return nil, fmt.Errorf("query log: %w", err)
 	}

@@ -641,3 +641,41 @@ func TestMetadataFromContext(t *testing.T) {
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{RequestID: "r"})
 	is.Equal(eventstore.MetadataFrom(ctx), eventstore.Metadata{RequestID: "r"}) // WithMetadata replaces
 }
+
+// TestAuditQueryIsNotHeldBackByRunningTransactions: a one-off audit
+// question sees every committed event, even while some other transaction
+// on the cluster holds an id (which hides later commits from followers);
+// a follower's query keeps to what it can never have to go back for.
+func TestAuditQueryIsNotHeldBackByRunningTransactions(t *testing.T) {
+	is := is.New(t)
+	ctx := testContext(t)
+	store := eventstore.New(db.Pool)
+
+	// A transaction that holds an id and stays open while the event is
+	// appended and queried.
+	blocker, err := db.Pool.Begin(ctx)
+	is.NoErr(err)                                      // begin the blocking transaction
+	defer blocker.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // only ever rolled back
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`)
+	is.NoErr(err) // take a transaction id
+
+	stream, events := someEvents(t, 1)
+	_, err = store.Append(ctx, stream, 0, events)
+	is.NoErr(err) // append behind the blocker
+
+	got, err := store.Query(ctx, eventstore.Filter{StreamID: stream.ID})
+	is.NoErr(err)         // audit query
+	is.Equal(len(got), 1) // the committed event is there
+	is.Equal(got[0].StreamID, stream.ID)
+
+	held, err := store.Query(ctx, eventstore.Filter{StreamID: stream.ID, Follow: true})
+	is.NoErr(err)          // follower's query
+	is.Equal(len(held), 0) // waits for the blocker: a later page might otherwise skip its events
+
+	is.NoErr(blocker.Rollback(ctx)) // the blocker ends
+	eventually(t, 10*time.Second, "the follower sees the event once nothing older runs", func() bool {
+		held, err := store.Query(ctx, eventstore.Filter{StreamID: stream.ID, Follow: true})
+		is.NoErr(err) // follower's query
+		return len(held) == 1
+	})
+}

@@ -88,6 +88,7 @@ func events(ctx context.Context, args []string, getenv func(string) string, stdo
 	out := newEventPrinter(*format, stdout)
 	var wake <-chan struct{}
 	var signal *bus.Signal
+	f.Follow = *follow
 	if *follow {
 		relay := bus.NewRelay(pool, slog.New(slog.DiscardHandler))
 		go relay.Run(ctx)
