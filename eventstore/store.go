@@ -295,22 +295,62 @@ func scanRecords(rows pgx.Rows) ([]Record, error) {
 	defer rows.Close()
 	var records []Record
 	for rows.Next() {
-		var r Record
-		var data []byte
-		// tx_id is scanned as it is (pgx reads xid8 into a uint64): a cast
-		// through text in the query cost 30 µs a row, most of the time of
-		// reading the log.
-		if err := rows.Scan(&r.Position, &r.TxID, &r.EventID, &r.StreamType, &r.StreamID, &r.Version, &r.Type,
-			&r.SchemaVersion, &data, &r.Metadata.ActorID, &r.Metadata.CorrelationID, &r.Metadata.CausationID,
-			&r.Metadata.RequestID, &r.OccurredAt); err != nil {
-			return nil, fmt.Errorf("scan event: %w", err)
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
 		}
-		r.Data = data
-		r.OccurredAt = r.OccurredAt.UTC()
 		records = append(records, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	return records, nil
+}
+
+// scanRecord reads the row of selectRecordSQL that rows is at.
+func scanRecord(rows pgx.Rows) (Record, error) {
+	var r Record
+	var data []byte
+	// tx_id is scanned as it is (pgx reads xid8 into a uint64): a cast
+	// through text in the query cost 30 µs a row, most of the time of
+	// reading the log. The uuids are scanned as their 16 bytes: into a
+	// uuid.UUID, pgx goes through its sql.Scanner, a string formatted and
+	// parsed again, a tenth of a replay's time.
+	if err := rows.Scan(&r.Position, &r.TxID, (*[16]byte)(&r.EventID), &r.StreamType, (*[16]byte)(&r.StreamID), &r.Version, &r.Type,
+		&r.SchemaVersion, &data, (*[16]byte)(&r.Metadata.ActorID), &r.Metadata.CorrelationID, &r.Metadata.CausationID,
+		&r.Metadata.RequestID, &r.OccurredAt); err != nil {
+		return Record{}, fmt.Errorf("scan event: %w", err)
+	}
+	r.Data = data
+	r.OccurredAt = r.OccurredAt.UTC()
+	return r, nil
+}
+
+// Scan calls fn with every event after `after` up to and including
+// through, in log order, from one query whose rows are read as they
+// arrive: the whole log can go through it without being held in memory.
+// through should be a checkpoint readers can see (Head), so that no event
+// at or before it can still commit. fn's error stops the scan.
+func Scan(ctx context.Context, q Querier, after, through Checkpoint, fn func(Record) error) error {
+	rows, err := q.Query(ctx, selectRecordSQL+`
+WHERE (tx_id, position) > ($1::text::xid8, $2)
+  AND (tx_id, position) <= ($3::text::xid8, $4)
+ORDER BY tx_id, position`, fmt.Sprint(after.TxID), after.Position, fmt.Sprint(through.TxID), through.Position)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	return nil
 }
