@@ -1,13 +1,9 @@
 package projections
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
@@ -27,7 +23,16 @@ type JobsProjector struct{}
 
 func (JobsProjector) Name() string { return Jobs }
 
-func (JobsProjector) Tables() []string { return []string{"jobs", "applications"} }
+var (
+	jobsTable = NewTable("jobs", "id", "recruiter_id", "title", "description", "company", "location",
+		"employment_type", "remote", "salary_min", "salary_max", "salary_currency", "status", "created_at",
+		"updated_at", "version", "application_count")
+	applicationsTable = NewTable("applications", "id", "job_id", "applicant_id", "recruiter_id", "name", "email",
+		"cover_letter", "status", "resume_filename", "resume_content_type", "resume_size", "resume_sha256",
+		"created_at", "version")
+)
+
+func (JobsProjector) Tables() []*Table { return []*Table{jobsTable, applicationsTable} }
 
 // PartitionKey is the job an event is about: a job's events write its row,
 // and an application's write its own row and its job's count.
@@ -47,48 +52,43 @@ func (JobsProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
 	return uuid.Nil, false
 }
 
-func (JobsProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
+func (JobsProjector) Apply(r eventstore.Record, w Writer) error {
 	switch r.StreamType {
 	case domain.StreamJob:
-		return applyJobEvent(ctx, tx, r)
+		return applyJobEvent(r, w)
 	case domain.StreamApplication:
-		return applyApplicationEvent(ctx, tx, r)
+		return applyApplicationEvent(r, w)
 	}
 	return nil
 }
 
-func applyJobEvent(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
+func applyJobEvent(r eventstore.Record, w Writer) error {
 	e, err := r.Event()
 	if err != nil {
 		return err
 	}
 	switch e := e.(type) {
 	case domain.JobPosted:
-		_, err = tx.Exec(ctx, `
-INSERT INTO jobs (id, recruiter_id, title, description, company, location, employment_type, remote,
-                  salary_min, salary_max, salary_currency, status, created_at, updated_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), 'open', $12, $12, $13)
-ON CONFLICT (id) DO NOTHING`,
-			e.JobID, e.RecruiterID, e.Title, e.Description, e.Company, e.Location, e.EmploymentType.String(), e.Remote,
-			e.SalaryMin, e.SalaryMax, e.SalaryCurrency, e.PostedAt, r.Version)
+		return w.Insert(jobsTable, e.JobID, e.RecruiterID, e.Title, e.Description, e.Company, e.Location,
+			e.EmploymentType.String(), e.Remote, e.SalaryMin, e.SalaryMax, nullIfEmpty(e.SalaryCurrency),
+			domain.StatusOpen.String(), e.PostedAt, e.PostedAt, r.Version, int64(0))
 	case domain.JobUpdated:
-		err = updateJob(ctx, tx, e, r.Version)
+		return w.Update(jobsTable, e.JobID, jobUpdate(e, r.Version)...)
 	case domain.JobClosed:
-		_, err = tx.Exec(ctx, `UPDATE jobs SET status = 'closed', updated_at = $2, version = $3 WHERE id = $1`, e.JobID, e.ClosedAt, r.Version)
+		return w.Update(jobsTable, e.JobID, Set("status", domain.StatusClosed.String()), Set("updated_at", e.ClosedAt), Set("version", r.Version))
 	case domain.JobReopened:
-		_, err = tx.Exec(ctx, `UPDATE jobs SET status = 'open', updated_at = $2, version = $3 WHERE id = $1`, e.JobID, e.ReopenedAt, r.Version)
+		return w.Update(jobsTable, e.JobID, Set("status", domain.StatusOpen.String()), Set("updated_at", e.ReopenedAt), Set("version", r.Version))
 	case domain.JobDeleted:
-		_, err = tx.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, e.JobID)
+		return w.Delete(jobsTable, e.JobID)
 	}
-	return err
+	return nil
 }
 
-// updateJob applies a JobUpdated in one UPDATE that sets the columns the
-// event names and nothing else, as JobUpdated.ApplyTo does to a job's
-// details: fields given are set, cleared salary fields become NULL (a
-// clear wins over a value, as in ApplyTo). No read first, so that a
-// replay can queue it with the other statements.
-func updateJob(ctx context.Context, tx pgx.Tx, e domain.JobUpdated, version int64) error {
+// jobUpdate is what a JobUpdated sets: the columns the event names and
+// nothing else, as JobUpdated.ApplyTo does to a job's details. Fields
+// given are set, cleared salary fields become NULL (a clear wins over a
+// value, as in ApplyTo).
+func jobUpdate(e domain.JobUpdated, version int64) []Assignment {
 	values := map[string]any{}
 	str := func(col string, v *string) {
 		if v != nil {
@@ -127,23 +127,22 @@ func updateJob(ctx context.Context, tx pgx.Tx, e domain.JobUpdated, version int6
 	values["version"] = version
 
 	// Columns in a fixed order, so that one combination of changed fields
-	// is always the same statement text (prepared once per connection).
-	args := []any{e.JobID}
-	var sets []string
+	// is always the same statement (prepared once per connection).
+	set := make([]Assignment, 0, len(values))
 	for _, col := range updatableJobColumns {
 		if v, ok := values[col]; ok {
-			args = append(args, v)
-			sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+			set = append(set, Set(col, v))
 		}
 	}
-	_, err := tx.Exec(ctx, `UPDATE jobs SET `+strings.Join(sets, ", ")+` WHERE id = $1`, args...)
-	return err
+	return set
 }
 
 // updatableJobColumns are the columns a JobUpdated can change.
 var updatableJobColumns = []string{"title", "description", "company", "location", "employment_type", "remote",
 	"salary_min", "salary_max", "salary_currency", "status", "updated_at", "version"}
 
+// nullIfEmpty is NULL for "": optional text is stored as NULL, not as an
+// empty string.
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil

@@ -13,7 +13,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/bus"
@@ -199,9 +198,9 @@ type benchCheckpointOnly string
 
 func (p benchCheckpointOnly) Name() string { return string(p) }
 
-func (benchCheckpointOnly) Tables() []string { return nil }
+func (benchCheckpointOnly) Tables() []*projections.Table { return nil }
 
-func (benchCheckpointOnly) Apply(context.Context, pgx.Tx, eventstore.Record) error { return nil }
+func (benchCheckpointOnly) Apply(eventstore.Record, projections.Writer) error { return nil }
 
 // benchQuietMigrations keeps the migration log of every fresh database out of
 // the benchmark output.

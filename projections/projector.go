@@ -20,23 +20,21 @@ import (
 type Projector interface {
 	// Name identifies the projector: its consumer group and its checkpoint.
 	Name() string
-	// Apply writes what r means for the read model, through tx. It is
-	// called once per event, in log order, for every event in the log; it
-	// returns nil for events it has no interest in.
-	Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error
+	// Apply writes what r means for the read model through w. It is called
+	// once per event, in log order, for every event in the log; it writes
+	// nothing for events it has no interest in. It only writes (a Writer
+	// has no reads), to the tables Tables names.
+	Apply(r eventstore.Record, w Writer) error
 	// Tables are the tables the projector writes and nothing else writes:
-	// a replay rebuilds exactly these. Apply must write only through Exec
-	// with statements that need no answer (a replay queues them and sends
-	// them together), and must not read what it writes in a way that
-	// depends on an index other than a primary or unique key (a replay
-	// builds the other indexes last).
-	Tables() []string
+	// a replay rebuilds exactly these.
+	Tables() []*Table
 }
 
-// Partitioner is implemented by a projector whose events can be applied
-// in parallel when their keys differ: events with one key must be applied
-// in log order, events with different keys write different rows. A replay
-// uses it; false means the projector has no interest in the event.
+// Partitioner is implemented by a projector whose read model can be built
+// in parts: events with one key write rows that no event with another key
+// writes. A replay that cannot hold the whole read model in memory builds
+// it one part at a time. False means the projector has no interest in the
+// event.
 type Partitioner interface {
 	PartitionKey(r eventstore.Record) (uuid.UUID, bool)
 }
@@ -97,7 +95,7 @@ func Project(ctx context.Context, tx pgx.Tx, p Projector, r eventstore.Record) e
 	if !claimed {
 		return nil
 	}
-	if err := p.Apply(ctx, sp, r); err != nil {
+	if err := p.Apply(r, NewSQLWriter(ctx, sp)); err != nil {
 		return fmt.Errorf("projection %s: event %d (%s): %w", p.Name(), r.Position, r.Type, err)
 	}
 	return sp.Commit(ctx)

@@ -18,14 +18,16 @@ type UsersProjector struct{}
 
 func (UsersProjector) Name() string { return Users }
 
-func (UsersProjector) Tables() []string { return []string{"users"} }
+var usersTable = NewTable("users", "id", "email", "name", "role", "company", "created_at", "version")
+
+func (UsersProjector) Tables() []*Table { return []*Table{usersTable} }
 
 // PartitionKey: a user's events touch only that user's row.
 func (UsersProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
 	return r.StreamID, r.StreamType == domain.StreamUser
 }
 
-func (UsersProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record) error {
+func (UsersProjector) Apply(r eventstore.Record, w Writer) error {
 	if r.StreamType != domain.StreamUser {
 		return nil
 	}
@@ -35,13 +37,9 @@ func (UsersProjector) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Record)
 	}
 	switch e := e.(type) {
 	case domain.UserRegistered:
-		_, err = tx.Exec(ctx, `
-INSERT INTO users (id, email, name, role, company, created_at, version)
-VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7)
-ON CONFLICT (id) DO NOTHING`,
-			e.UserID, e.Email, e.Name, e.Role.String(), e.Company, e.RegisteredAt, r.Version)
+		return w.Insert(usersTable, e.UserID, e.Email, e.Name, e.Role.String(), nullIfEmpty(e.Company), e.RegisteredAt, r.Version)
 	}
-	return err
+	return nil
 }
 
 // User is an account as the users read model shows it.

@@ -66,8 +66,8 @@ func BenchmarkReplay(b *testing.B) {
 		}()
 		b.StartTimer()
 		start := time.Now()
-		workers, _ := strconv.Atoi(os.Getenv("JOBBOARD_REPLAY_WORKERS"))
-		opts := replay.Options{Workers: workers}
+		rowsInMemory, _ := strconv.Atoi(os.Getenv("JOBBOARD_REPLAY_ROWS_IN_MEMORY"))
+		opts := replay.Options{RowsInMemory: rowsInMemory}
 		if os.Getenv("JOBBOARD_REPLAY_VERBOSE") != "" {
 			var last replay.Progress
 			opts.Progress = func(p replay.Progress) {
@@ -87,6 +87,7 @@ func BenchmarkReplay(b *testing.B) {
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		b.ReportMetric(float64(res.Events), "events")
+		b.ReportMetric(float64(res.Parts), "parts")
 		b.ReportMetric(float64(res.Events)/elapsed.Seconds(), "events/s")
 		b.ReportMetric(elapsed.Seconds(), "wall-s")
 		b.ReportMetric(float64(peakHeap.Load())/(1<<20), "peak-heap-MiB")

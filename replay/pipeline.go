@@ -10,21 +10,14 @@ import (
 	"github.com/jobboard/jobboard/eventstore"
 )
 
-// pipelineTx is a transaction whose Exec calls are queued and sent to the
-// server together, in one round trip per flush, instead of one round trip
-// each. Replaying a million events one statement at a time would spend
-// most of its time waiting for the network; queued, the server works
-// through them back to back.
-//
-// A queued Exec returns an empty command tag and no error: its error comes
-// from the next flush, which says which statement failed. A projector
-// whose Apply needs an Exec's RowsAffected is wrong under replay, so
-// projectors write with statements that decide everything themselves (ON
-// CONFLICT, WHERE, CTEs). Query, QueryRow and everything else flush first,
-// so they see every write before them; they are correct, only slower.
-type pipelineTx struct {
-	pgx.Tx
-	batch  *pgx.Batch
+// pipeline queues statements to be sent to the server together, in one
+// round trip, instead of one round trip each: the catch-up applies
+// thousands of events at a time. It is a projections.Execer whose Exec
+// answers with an empty command tag and no error; a statement's error
+// comes from send, which says which one failed. That suits projectors,
+// whose changes need no answer.
+type pipeline struct {
+	batch  pgx.Batch
 	labels []label // what each queued statement is for, for errors
 	label  label
 }
@@ -43,79 +36,26 @@ func (l label) String() string {
 	return fmt.Sprintf("%s: event %d (%s)", l.what, l.event.Position, l.event.Type)
 }
 
-func newPipelineTx(tx pgx.Tx) *pipelineTx { return &pipelineTx{Tx: tx, batch: &pgx.Batch{}} }
-
 // describe sets what the statements queued from now on are for: what, and
 // the event being applied (nil for none).
-func (p *pipelineTx) describe(what string, event *eventstore.Record) {
+func (p *pipeline) describe(what string, event *eventstore.Record) {
 	p.label = label{what, event}
 }
 
-func (p *pipelineTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (p *pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	p.batch.Queue(sql, args...)
 	p.labels = append(p.labels, p.label)
 	return pgconn.CommandTag{}, nil
 }
 
-// flush sends what is queued and reports the first failure.
-func (p *pipelineTx) flush(ctx context.Context) error {
-	if p.batch.Len() == 0 {
-		return nil
-	}
-	batch, labels := p.batch, p.labels
-	p.batch, p.labels = &pgx.Batch{}, nil
-	results := p.Tx.SendBatch(ctx, batch)
-	for i := range batch.Len() {
+// send runs what is queued through tx and reports the first failure.
+func (p *pipeline) send(ctx context.Context, tx pgx.Tx) error {
+	results := tx.SendBatch(ctx, &p.batch)
+	for i := range p.batch.Len() {
 		if _, err := results.Exec(); err != nil {
 			results.Close()
-			return fmt.Errorf("%s: %w", labels[i], err)
+			return fmt.Errorf("%s: %w", p.labels[i], err)
 		}
 	}
 	return results.Close()
 }
-
-func (p *pipelineTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := p.flush(ctx); err != nil {
-		return nil, err
-	}
-	return p.Tx.Query(ctx, sql, args...)
-}
-
-func (p *pipelineTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := p.flush(ctx); err != nil {
-		return errRow{err}
-	}
-	return p.Tx.QueryRow(ctx, sql, args...)
-}
-
-// SendBatch flushes first; if that failed, the transaction is aborted and
-// the batch fails with it, so the error still surfaces.
-func (p *pipelineTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	_ = p.flush(ctx)
-	return p.Tx.SendBatch(ctx, b)
-}
-
-func (p *pipelineTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	if err := p.flush(ctx); err != nil {
-		return 0, err
-	}
-	return p.Tx.CopyFrom(ctx, table, columns, src)
-}
-
-func (p *pipelineTx) Begin(ctx context.Context) (pgx.Tx, error) {
-	if err := p.flush(ctx); err != nil {
-		return nil, err
-	}
-	return p.Tx.Begin(ctx)
-}
-
-func (p *pipelineTx) Commit(ctx context.Context) error {
-	if err := p.flush(ctx); err != nil {
-		return err
-	}
-	return p.Tx.Commit(ctx)
-}
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }

@@ -3,15 +3,22 @@
 //
 // For each projection, the rebuild goes into a schema of its own
 // (replay_<name>) holding empty copies of the projection's tables and of
-// projection_checkpoints. Events are applied there by the projection's own
-// Apply, with search_path pointing at that schema first, so the projector's
-// SQL lands in the copies without knowing it. Secondary indexes are built
-// once the bulk of the log is in, which is much faster than keeping them up
-// to date row by row. Then, in one transaction, the live checkpoints are
-// locked (which holds the live projectors back), the last events are
+// projection_checkpoints. The bulk of the log, up to where it ended when
+// the replay began, is folded in memory by the projection's own Apply
+// (projections.MemoryWriter) and copied into the copies with COPY: a row
+// that a thousand events changed is written once. Secondary indexes are
+// built after that, which is much faster than keeping them up to date row
+// by row. The events appended meanwhile are applied as SQL (Apply with a
+// projections.SQLWriter, search_path pointing at the copies first, the
+// statements pipelined). Then, in one transaction, the live checkpoints
+// are locked (which holds the live projectors back), the last events are
 // applied, the live tables are moved aside and the new ones moved into
-// public, and the live checkpoints are set to where the rebuild got. The old
-// tables are dropped afterwards.
+// public, and the live checkpoints are set to where the rebuild got. The
+// old tables are dropped afterwards.
+//
+// A read model too large for memory (Options.RowsInMemory) is built in
+// parts, each from one read of the log: the events whose partition key
+// (projections.Partitioner) falls in the part.
 //
 // Only projections are replayed: the mailer's queue and anything else with
 // effects outside the read models is not touched, so a replay sends no
@@ -38,22 +45,31 @@ import (
 
 // Options tune a replay.
 type Options struct {
-	// BatchSize is how many events are read, and applied, at a time.
+	// BatchSize is how many of the events appended during the rebuild are
+	// read, and applied, at a time; and how often the rebuild reports its
+	// progress.
 	BatchSize int
-	// Workers is how many transactions apply a batch at once, each to its
-	// own partition of the events (see projections.Partitioner).
-	Workers int
-	// Progress, when set, is called after every batch and at each change
-	// of phase.
+	// RowsInMemory bounds how many read-model rows the rebuild holds in
+	// memory at once (about half a kilobyte each): a larger read model is
+	// built in parts, reading the log once per part.
+	RowsInMemory int
+	// Progress, when set, is called every BatchSize events and at each
+	// change of phase.
 	Progress func(Progress)
 	Log      *slog.Logger
 }
 
+// Defaults of Options.
+const (
+	DefaultBatchSize    = 5000
+	DefaultRowsInMemory = 2_000_000
+)
+
 // Phases of a replay, as Progress reports them.
 const (
 	PhasePrepare = "prepare" // empty copies of the tables
-	PhaseRebuild = "rebuild" // the log applied to the copies
-	PhaseIndex   = "index"   // secondary indexes built
+	PhaseRebuild = "rebuild" // the log folded and copied into the copies
+	PhaseIndex   = "index"   // secondary indexes built, statistics gathered
 	PhaseCatchUp = "catch-up"
 	PhaseSwitch  = "switch" // the copies become the live tables
 	PhaseDone    = "done"
@@ -62,10 +78,11 @@ const (
 // Progress is how far a replay has got.
 type Progress struct {
 	Phase string
-	// Applied is how many events have been applied to the copies.
+	// Applied is how many events have been applied to the copies (in the
+	// rebuild phase, an event counts once for each part it was read for).
 	Applied int64
-	// Total is how many events the log held when the replay began: the
-	// size of the rebuild phase.
+	// Total is the size of the rebuild phase: the events the log held when
+	// the replay began, times the parts the read models are built in.
 	Total   int64
 	Elapsed time.Duration
 }
@@ -73,9 +90,13 @@ type Progress struct {
 // Result describes a finished replay.
 type Result struct {
 	Projections []string
-	Events      int64
-	Duration    time.Duration
-	Checkpoint  eventstore.Checkpoint
+	// Events is how many events the rebuilt read models are made of.
+	Events   int64
+	Duration time.Duration
+	// Parts is how many parts the read models were built in (reads of the
+	// log in the rebuild phase).
+	Parts      int
+	Checkpoint eventstore.Checkpoint
 }
 
 // ErrBusy is returned when a replay of one of the projections is already
@@ -87,17 +108,17 @@ var ErrBusy = errors.New("a replay of that projection is already running")
 // again (it starts over, dropping what an interrupted run left).
 func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, opt Options) (Result, error) {
 	if opt.BatchSize <= 0 {
-		opt.BatchSize = 5000
+		opt.BatchSize = DefaultBatchSize
 	}
-	if opt.Workers <= 0 {
-		opt.Workers = 2
+	if opt.RowsInMemory <= 0 {
+		opt.RowsInMemory = DefaultRowsInMemory
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &run{pool: pool, opt: opt, start: time.Now()}
 	for _, p := range ps {
-		r.targets = append(r.targets, target{p: p, shadow: "replay_" + p.Name(), old: "replay_old_" + p.Name()})
+		r.targets = append(r.targets, &target{p: p, shadow: "replay_" + p.Name(), old: "replay_old_" + p.Name()})
 		r.result.Projections = append(r.result.Projections, p.Name())
 	}
 
@@ -115,35 +136,36 @@ func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, op
 	if err := pool.QueryRow(ctx, `SELECT current_setting('search_path')`).Scan(&r.searchPath); err != nil {
 		return Result{}, err
 	}
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())`).Scan(&r.total); err != nil {
+	head, err := eventstore.New(pool).Head(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE (tx_id, position) <= ($1::text::xid8, $2)`,
+		fmt.Sprint(head.TxID), head.Position).Scan(&r.logSize); err != nil {
 		return Result{}, fmt.Errorf("count events: %w", err)
 	}
 	r.report(PhasePrepare)
-	for i := range r.targets {
-		if err := r.prepare(ctx, &r.targets[i]); err != nil {
+	for _, t := range r.targets {
+		if err := r.prepare(ctx, t); err != nil {
 			return Result{}, err
 		}
 	}
-	r.report(PhaseRebuild)
-	if err := r.applyUntilCaughtUp(ctx); err != nil {
+	if err := r.rebuild(ctx, head); err != nil {
 		return Result{}, err
 	}
 	r.report(PhaseIndex)
-	for _, t := range r.targets {
-		for _, table := range t.p.Tables() {
-			if _, err := pool.Exec(ctx, `ALTER TABLE `+ident(t.shadow)+`.`+ident(table)+` SET LOGGED, RESET (fillfactor)`); err != nil {
-				return Result{}, fmt.Errorf("replay %s: %w", t.p.Name(), err)
-			}
-		}
-		for _, def := range t.deferred {
-			if _, err := pool.Exec(ctx, def); err != nil {
-				return Result{}, fmt.Errorf("replay %s: build index: %w", t.p.Name(), err)
-			}
-		}
+	if err := r.index(ctx); err != nil {
+		return Result{}, err
 	}
 	r.report(PhaseCatchUp)
-	if err := r.applyUntilCaughtUp(ctx); err != nil {
-		return Result{}, err
+	for {
+		n, err := r.applyBatch(ctx, r.pool)
+		if err != nil {
+			return Result{}, err
+		}
+		if n < r.opt.BatchSize {
+			break
+		}
 	}
 	r.report(PhaseSwitch)
 	if err := r.switchOver(ctx); err != nil {
@@ -155,7 +177,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, op
 		}
 	}
 	r.report(PhaseDone)
-	r.result.Events = r.applied
+	r.result.Events = r.events
 	r.result.Duration = time.Since(r.start)
 	r.result.Checkpoint = r.cp
 	return r.result, nil
@@ -164,13 +186,16 @@ func Run(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projector, op
 type run struct {
 	pool    *pgxpool.Pool
 	opt     Options
-	targets []target
+	targets []*target
 	start   time.Time
-	total   int64
-	applied int64
-	cp      eventstore.Checkpoint
-	result  Result
-	phase   string
+	// logSize is how many events the log held when the replay began.
+	logSize int64
+	// events is how many events the copies are made of; applied and total
+	// are what Progress reports.
+	events, applied, total int64
+	cp                     eventstore.Checkpoint
+	result                 Result
+	phase                  string
 	// searchPath is the connections' own search_path, restored after each
 	// batch (a batch inside the switch transaction is a savepoint, and a
 	// SET LOCAL there lasts until the outer transaction ends).
@@ -182,8 +207,10 @@ type target struct {
 	shadow string // the schema the rebuild goes into
 	old    string // the schema the live tables are moved to at the switch
 	// deferred are the CREATE INDEX statements of the live tables'
-	// secondary indexes, for the copies.
-	deferred []string
+	// secondary indexes, for the copies, by table.
+	deferred map[string][]string
+	// rows holds the part of the read model being folded.
+	rows *projections.MemoryWriter
 }
 
 // report enters phase and tells Progress.
@@ -222,8 +249,8 @@ func (r *run) lock(ctx context.Context) (*pgxpool.Conn, error) {
 
 // prepare makes the empty copies: each table with its columns, defaults,
 // generated columns and constraints (with the unique indexes that back
-// them, which upserts need), but without its other indexes, whose
-// definitions are kept for after the bulk of the log.
+// them, which the catch-up's upserts need), but without its other
+// indexes, whose definitions are kept for after the bulk of the log.
 func (r *run) prepare(ctx context.Context, t *target) error {
 	name := t.p.Name()
 	tables := t.p.Tables()
@@ -234,25 +261,13 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 	if _, err := r.pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+ident(t.old)+` CASCADE; DROP SCHEMA IF EXISTS `+shadow+` CASCADE; CREATE SCHEMA `+shadow); err != nil {
 		return fmt.Errorf("replay %s: schema: %w", name, err)
 	}
-	for _, table := range append([]string{"projection_checkpoints"}, tables...) {
-		// Unlogged while the bulk of the log goes in: a row updated a
-		// dozen times would otherwise be written to the WAL a dozen times.
-		// The table is made logged (written to the WAL once, as it is)
-		// before its indexes are built and long before it goes live.
-		unlogged := "UNLOGGED "
-		if table == "projection_checkpoints" {
-			unlogged = ""
-		}
-		// Half-full pages while the log goes in: a row is updated many
-		// times, and with room on its page each update stays there (a HOT
-		// update, whose old versions the page prunes by itself) instead of
-		// moving the row, bloating the table and its key index. Set back
-		// to full pages before the switch.
-		with := ""
-		if table != "projection_checkpoints" {
-			with = " WITH (fillfactor = 50)"
-		}
-		if _, err := r.pool.Exec(ctx, `CREATE `+unlogged+`TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`+with); err != nil {
+	t.deferred = map[string][]string{}
+	names := []string{"projection_checkpoints"}
+	for _, table := range tables {
+		names = append(names, table.Name)
+	}
+	for _, table := range names {
+		if _, err := r.pool.Exec(ctx, `CREATE TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`); err != nil {
 			return fmt.Errorf("replay %s: copy table %s: %w", name, table, err)
 		}
 		if table == "projection_checkpoints" {
@@ -279,7 +294,7 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 			if def == idx.def {
 				return fmt.Errorf("replay %s: cannot place index %s in the copy: %s", name, idx.name, idx.def)
 			}
-			t.deferred = append(t.deferred, def)
+			t.deferred[table] = append(t.deferred[table], def)
 		}
 	}
 	if _, err := r.pool.Exec(ctx, `INSERT INTO `+shadow+`.projection_checkpoints (name) VALUES ($1)`, name); err != nil {
@@ -311,154 +326,30 @@ ORDER BY ic.relname`, schema, table)
 	})
 }
 
-// applyUntilCaughtUp applies batches until a read comes back short: the
-// copies are then within one batch of the log's head. The next batch is
-// read while the current one is applied, on another connection: reading
-// and decoding a batch costs about half as much as applying it.
-func (r *run) applyUntilCaughtUp(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type batch struct {
-		records []eventstore.Record
-		err     error
-	}
-	batches := make(chan batch, 1)
-	go func() {
-		defer close(batches)
-		after := r.cp
-		for {
-			records, err := eventstore.ReadAll(ctx, r.pool, after, r.opt.BatchSize)
-			select {
-			case batches <- batch{records, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil || len(records) < r.opt.BatchSize {
-				return
-			}
-			after = records[len(records)-1].Checkpoint()
-		}
-	}()
-	for b := range batches {
-		if b.err != nil {
-			return b.err
-		}
-		if len(b.records) > 0 {
-			if err := r.applyParallel(ctx, b.records); err != nil {
-				return err
-			}
-		}
-	}
-	return ctx.Err()
-}
-
-// applyParallel applies records to the copies in up to Workers
-// transactions at once: each projection's events split by the partition
-// key its projector gives them (events of one key in order, in one
-// transaction; different keys touch different rows). The copies'
-// checkpoints move once every part has committed. Should the replay stop
-// in between, nothing is lost: an interrupted replay starts over.
-func (r *run) applyParallel(ctx context.Context, records []eventstore.Record) error {
-	type unit struct {
-		t       target
-		records []eventstore.Record
-	}
-	var units []unit
+// index builds the copies' secondary indexes, a table per connection at
+// once, and gathers their statistics, so that the planner knows the new
+// tables from their first query (the live tables' statistics stay with
+// the live tables).
+func (r *run) index(ctx context.Context) error {
+	var builds []func(context.Context) error
 	for _, t := range r.targets {
-		parts := make([][]eventstore.Record, r.opt.Workers)
-		keyer, _ := t.p.(projections.Partitioner)
-		for _, rec := range records {
-			k := 0
-			if keyer != nil {
-				key, ok := keyer.PartitionKey(rec)
-				if !ok {
-					continue // of no interest to this projection
+		for _, table := range t.p.Tables() {
+			builds = append(builds, func(ctx context.Context) error {
+				for _, def := range t.deferred[table.Name] {
+					// Room to sort in memory: the builds are what this
+					// phase is.
+					if _, err := r.pool.Exec(ctx, `SET maintenance_work_mem = '256MB'; `+def+`; RESET maintenance_work_mem`); err != nil {
+						return fmt.Errorf("replay %s: build index: %w", t.p.Name(), err)
+					}
 				}
-				k = int(binary.BigEndian.Uint32(key[12:]) % uint32(r.opt.Workers))
-			}
-			parts[k] = append(parts[k], rec)
-		}
-		for _, part := range parts {
-			if len(part) > 0 {
-				units = append(units, unit{t, part})
-			}
+				if _, err := r.pool.Exec(ctx, `ANALYZE `+ident(t.shadow)+`.`+ident(table.Name)); err != nil {
+					return fmt.Errorf("replay %s: analyze %s: %w", t.p.Name(), table.Name, err)
+				}
+				return nil
+			})
 		}
 	}
-	errs := make(chan error, len(units))
-	sem := make(chan struct{}, r.opt.Workers)
-	for _, u := range units {
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			errs <- r.applyUnit(ctx, u.t, u.records)
-		}()
-	}
-	var first error
-	for range units {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	if first != nil {
-		return first
-	}
-	last := records[len(records)-1].Checkpoint()
-	for _, t := range r.targets {
-		if _, err := r.pool.Exec(ctx, t.checkpointSQL(), t.checkpointArgs(last)...); err != nil {
-			return fmt.Errorf("replay %s: checkpoint: %w", t.p.Name(), err)
-		}
-	}
-	r.advance(records)
-	return nil
-}
-
-// advance records that records have been applied to every copy.
-func (r *run) advance(records []eventstore.Record) {
-	r.cp = records[len(records)-1].Checkpoint()
-	r.applied += int64(len(records))
-	r.progress()
-}
-
-// queueApply queues what records mean for t's copy: its schema first on
-// the search path, then the projector's own statements.
-func queueApply(ctx context.Context, pt *pipelineTx, t target, records []eventstore.Record) error {
-	what := "replay " + t.p.Name()
-	pt.describe(what, nil)
-	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
-	for i, rec := range records {
-		pt.describe(what, &records[i])
-		if err := t.p.Apply(ctx, pt, rec); err != nil {
-			return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
-		}
-	}
-	return nil
-}
-
-// checkpointSQL moves the copy's checkpoint; checkpointArgs are its values.
-func (t target) checkpointSQL() string {
-	return `UPDATE ` + ident(t.shadow) + `.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`
-}
-
-func (t target) checkpointArgs(cp eventstore.Checkpoint) []any {
-	return []any{fmt.Sprint(cp.TxID), cp.Position, t.p.Name()}
-}
-
-// applyUnit applies one projection's share of a batch in a transaction of
-// its own.
-func (r *run) applyUnit(ctx context.Context, t target, records []eventstore.Record) error {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	pt := newPipelineTx(tx)
-	// The copies are derived from the durable log: a crash that loses the
-	// last of them only means starting the replay again.
-	_, _ = pt.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
-	if err := queueApply(ctx, pt, t, records); err != nil {
-		return err
-	}
-	return pt.Commit(ctx)
+	return inParallel(ctx, builds)
 }
 
 // applyBatch reads the next batch of the log through q and applies it.
@@ -473,34 +364,59 @@ func (r *run) applyBatch(ctx context.Context, q interface {
 	return len(records), r.applyRecords(ctx, q, records)
 }
 
-// applyRecords applies records to every copy in one transaction (a nested
-// one when q is a transaction), with each copy's checkpoint moved in the
-// same transaction.
+// applyRecords applies records to every copy as SQL, in one transaction
+// (a nested one when q is a transaction), with each copy's checkpoint
+// moved in the same transaction. The statements are queued and sent
+// together.
 func (r *run) applyRecords(ctx context.Context, q interface {
 	Begin(context.Context) (pgx.Tx, error)
 }, records []eventstore.Record) error {
+	var pl pipeline
+	pl.describe("replay", nil)
+	_, _ = pl.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
+	last := records[len(records)-1].Checkpoint()
+	for _, t := range r.targets {
+		what := "replay " + t.p.Name()
+		pl.describe(what, nil)
+		_, _ = pl.Exec(ctx, `SELECT set_config('search_path', $1, true)`, ident(t.shadow)+", public")
+		w := projections.NewSQLWriter(ctx, &pl)
+		for i, rec := range records {
+			pl.describe(what, &records[i])
+			if err := t.p.Apply(rec, w); err != nil {
+				return fmt.Errorf("replay %s: event %d (%s): %w", t.p.Name(), rec.Position, rec.Type, err)
+			}
+		}
+		pl.describe(what+": checkpoint", nil)
+		_, _ = pl.Exec(ctx, t.checkpointSQL(), t.checkpointArgs(last)...)
+	}
+	pl.describe("replay: restore search_path", nil)
+	_, _ = pl.Exec(ctx, `SELECT set_config('search_path', $1, true)`, r.searchPath)
+
 	tx, err := q.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	pt := newPipelineTx(tx)
-	_, _ = pt.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`)
-	last := records[len(records)-1].Checkpoint()
-	for _, t := range r.targets {
-		if err := queueApply(ctx, pt, t, records); err != nil {
-			return err
-		}
-		pt.describe("replay "+t.p.Name()+": checkpoint", nil)
-		_, _ = pt.Exec(ctx, t.checkpointSQL(), t.checkpointArgs(last)...)
-	}
-	pt.describe("replay: restore search_path", nil)
-	_, _ = pt.Exec(ctx, `SELECT set_config('search_path', $1, true)`, r.searchPath)
-	if err := pt.Commit(ctx); err != nil {
+	if err := pl.send(ctx, tx); err != nil {
 		return err
 	}
-	r.advance(records)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	r.cp = last
+	r.events += int64(len(records))
+	r.applied += int64(len(records))
+	r.progress()
 	return nil
+}
+
+// checkpointSQL moves the copy's checkpoint; checkpointArgs are its values.
+func (t *target) checkpointSQL() string {
+	return `UPDATE ` + ident(t.shadow) + `.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`
+}
+
+func (t *target) checkpointArgs(cp eventstore.Checkpoint) []any {
+	return []any{fmt.Sprint(cp.TxID), cp.Position, t.p.Name()}
 }
 
 // switchAttempts bounds the retries of a switch that lost a deadlock or
@@ -545,12 +461,12 @@ func (r *run) trySwitch(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM public.projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names); err != nil {
 		return err
 	}
-	saved := r.cp
-	applied := r.applied
+	saved, events, applied := r.cp, r.events, r.applied
+	restore := func() { r.cp, r.events, r.applied = saved, events, applied }
 	for {
 		n, err := r.applyBatch(ctx, tx)
 		if err != nil {
-			r.cp, r.applied = saved, applied
+			restore()
 			return err
 		}
 		if n < r.opt.BatchSize {
@@ -561,12 +477,12 @@ func (r *run) trySwitch(ctx context.Context) error {
 		stmts := []string{`CREATE SCHEMA ` + ident(t.old)}
 		for _, table := range t.p.Tables() {
 			stmts = append(stmts,
-				`ALTER TABLE public.`+ident(table)+` SET SCHEMA `+ident(t.old),
-				`ALTER TABLE `+ident(t.shadow)+`.`+ident(table)+` SET SCHEMA public`)
+				`ALTER TABLE public.`+ident(table.Name)+` SET SCHEMA `+ident(t.old),
+				`ALTER TABLE `+ident(t.shadow)+`.`+ident(table.Name)+` SET SCHEMA public`)
 		}
 		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {
-				r.cp, r.applied = saved, applied
+				restore()
 				return fmt.Errorf("replay %s: switch: %w", t.p.Name(), err)
 			}
 		}
@@ -578,15 +494,20 @@ WHERE (c.tx_id, c.position) <= (excluded.tx_id, excluded.position)`, t.p.Name(),
 			err = errors.New("the live projection is ahead of the rebuilt one")
 		}
 		if err != nil {
-			r.cp, r.applied = saved, applied
+			restore()
 			return fmt.Errorf("replay %s: checkpoint: %w", t.p.Name(), err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		r.cp, r.applied = saved, applied
+		restore()
 		return err
 	}
 	return nil
+}
+
+// partOf is the part, of parts, that key falls in.
+func partOf(key [16]byte, parts uint32) uint32 {
+	return binary.BigEndian.Uint32(key[12:]) % parts
 }
 
 // ident quotes a name for SQL.
@@ -596,7 +517,11 @@ func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 func Describe(ps []projections.Projector) string {
 	var parts []string
 	for _, p := range ps {
-		parts = append(parts, p.Name()+" ("+strings.Join(p.Tables(), ", ")+")")
+		var tables []string
+		for _, t := range p.Tables() {
+			tables = append(tables, t.Name)
+		}
+		parts = append(parts, p.Name()+" ("+strings.Join(tables, ", ")+")")
 	}
 	return strings.Join(parts, ", ")
 }

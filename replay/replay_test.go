@@ -183,6 +183,49 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 	is.Equal(before.Diff(again), "")
 }
 
+// A read model larger than RowsInMemory is built in parts, one read of the
+// log each, into the same views; and views lost altogether (the live
+// tables emptied, so nothing says how large they were) are rebuilt too,
+// the parts split as the rows turn out not to fit.
+func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	db := seededLog(t, ctx, 6, 3000)
+	projectAll(t, ctx, db.Pool)
+	ps := projections.All()
+	before, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	rows := len(before["users"]) + len(before["jobs"]) + len(before["applications"])
+
+	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{RowsInMemory: rows / 4})
+	is.NoErr(err)           // the replay succeeds
+	is.True(res.Parts >= 5) // in parts, planned from the live tables' size
+	is.Equal(res.Events, int64(3000))
+	after, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	if d := before.Diff(after); d != "" {
+		t.Fatalf("the views rebuilt in parts differ from the live ones:\n%s", d)
+	}
+
+	_, err = db.Pool.Exec(ctx, `DELETE FROM users; DELETE FROM jobs; DELETE FROM applications`)
+	is.NoErr(err) // the views are lost
+	var totals []int64
+	res, err = replay.Run(ctx, db.Pool, ps, replay.Options{RowsInMemory: rows / 3, Progress: func(p replay.Progress) {
+		if len(totals) == 0 || totals[len(totals)-1] != p.Total {
+			totals = append(totals, p.Total)
+		}
+	}})
+	is.NoErr(err)                                                 // the replay succeeds
+	is.True(res.Parts >= 3)                                       // in parts it had to split
+	is.True(len(totals) > 2 && totals[len(totals)-1] > totals[1]) // the work to do grew as parts were split
+	restored, err := replay.Take(ctx, db.Pool, ps)
+	is.NoErr(err)
+	if d := before.Diff(restored); d != "" {
+		t.Fatalf("the views rebuilt from nothing differ from the lost ones:\n%s", d)
+	}
+	is.Equal(leftoverSchemas(t, ctx, db.Pool), 0)
+}
+
 // An interrupted replay leaves the live views as they were, and the next
 // one finishes.
 func TestInterruptedReplayCanRunAgain(t *testing.T) {

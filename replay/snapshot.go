@@ -19,15 +19,15 @@ func Take(ctx context.Context, q eventstore.Querier, ps []projections.Projector)
 	s := Snapshot{}
 	for _, p := range ps {
 		for _, table := range p.Tables() {
-			rows, err := q.Query(ctx, `SELECT to_jsonb(t)::text FROM public.`+ident(table)+` t ORDER BY 1`)
+			rows, err := q.Query(ctx, `SELECT to_jsonb(t)::text FROM public.`+ident(table.Name)+` t ORDER BY 1`)
 			if err != nil {
-				return nil, fmt.Errorf("snapshot %s: %w", table, err)
+				return nil, fmt.Errorf("snapshot %s: %w", table.Name, err)
 			}
 			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			if err != nil {
-				return nil, fmt.Errorf("snapshot %s: %w", table, err)
+				return nil, fmt.Errorf("snapshot %s: %w", table.Name, err)
 			}
-			s[table] = lines
+			s[table.Name] = lines
 		}
 	}
 	return s, nil

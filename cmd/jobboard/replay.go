@@ -19,11 +19,17 @@ import (
 const replayHelp = `Rebuilds read models from the event log while the service keeps serving.
 
 Each projection is rebuilt into new tables next to the live ones (schema
-replay_<name>): the log is applied from its start, the indexes are built,
-the events that arrived meanwhile are applied, and then, in one transaction,
-the new tables replace the live ones and the old ones are dropped. Readers
-see the old tables until that instant and the new ones after it; the live
-projectors pause for that transaction only.
+replay_<name>): the log, up to where it ends when the replay begins, is
+folded in memory by the projection's own code and copied into the new
+tables in bulk; then the indexes are built, the events that arrived
+meanwhile are applied, and, in one transaction, the new tables replace the
+live ones and the old ones are dropped. Readers see the old tables until
+that instant and the new ones after it; the live projectors pause for that
+transaction only.
+
+Memory: about half a kilobyte per read-model row (a user, a job, an
+application). A read model with more rows than --rows-in-memory is built in
+parts, each from one more read of the log.
 
 Safe to interrupt (nothing live changes before the switch) and to run again
 (it starts over). A second replay of the same projection while one runs is
@@ -31,7 +37,11 @@ refused. Only read models are rebuilt: no email is sent, nothing else runs.
 
 Projections: %s.
 
-Usage: jobboard replay --all | --projection NAME [--projection NAME]...`
+Usage: jobboard replay --all | --projection NAME [--projection NAME]...
+
+Examples:
+  jobboard replay --all
+  jobboard replay --projection jobs --progress lines 2>> replay.log`
 
 // replayCmd rebuilds projections.
 func replayCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -50,7 +60,8 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return nil
 	})
 	everything := fs.Bool("all", false, "rebuild every projection")
-	batch := fs.Int("batch", 5000, "events applied per transaction")
+	batch := fs.Int("batch", replay.DefaultBatchSize, "events applied per transaction to catch up with the events appended during the rebuild")
+	rowsInMemory := fs.Int("rows-in-memory", replay.DefaultRowsInMemory, "read-model rows held in memory at most; more are built in parts")
 	progress := fs.String("progress", "auto", "bar (a progress bar), lines (a log line every few seconds), or auto (bar on a terminal)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -62,6 +73,10 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if *batch < 1 || *batch > 100000 {
 		fmt.Fprintln(stderr, "--batch: want 1 to 100000")
+		return errUsage
+	}
+	if *rowsInMemory < 1000 {
+		fmt.Fprintln(stderr, "--rows-in-memory: want 1000 or more")
 		return errUsage
 	}
 	if *progress != "auto" && *progress != "bar" && *progress != "lines" {
@@ -86,7 +101,7 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 		report = progressBar(stderr)
 	}
 	fmt.Fprintf(stderr, "replaying %s\n", replay.Describe(ps))
-	res, err := replay.Run(ctx, pool, ps, replay.Options{BatchSize: *batch, Progress: report})
+	res, err := replay.Run(ctx, pool, ps, replay.Options{BatchSize: *batch, RowsInMemory: *rowsInMemory, Progress: report})
 	if errors.Is(err, replay.ErrBusy) {
 		return fmt.Errorf("%w; wait for it to finish", err)
 	}
@@ -94,8 +109,12 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	rate := float64(res.Events) / max(res.Duration.Seconds(), 1e-9)
-	fmt.Fprintf(stdout, "rebuilt %s from %d events in %s (%.0f events/s)\n",
-		strings.Join(res.Projections, ", "), res.Events, res.Duration.Round(time.Millisecond), rate)
+	parts := ""
+	if res.Parts > 1 {
+		parts = fmt.Sprintf(", in %d parts", res.Parts)
+	}
+	fmt.Fprintf(stdout, "rebuilt %s from %d events in %s (%.0f events/s%s)\n",
+		strings.Join(res.Projections, ", "), res.Events, res.Duration.Round(time.Millisecond), rate, parts)
 	return nil
 }
 
@@ -128,6 +147,9 @@ func progressBar(w io.Writer) func(replay.Progress) {
 			}
 		}
 		if bar != nil {
+			if p.Total != bar.GetMax64() {
+				bar.ChangeMax64(p.Total) // a part split in two: one more read of the log
+			}
 			_ = bar.Set64(min(p.Applied, p.Total))
 		}
 	}
