@@ -50,7 +50,8 @@ type Options struct {
 	// progress.
 	BatchSize int
 	// RowsInMemory bounds how many read-model rows the rebuild holds in
-	// memory at once (about half a kilobyte each): a larger read model is
+	// memory at once (about 1 KB of heap each at the peak, the garbage
+	// collector's headroom included): a larger read model is
 	// built in parts, reading the log once per part.
 	RowsInMemory int
 	// Progress, when set, is called every BatchSize events and at each
@@ -62,7 +63,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultBatchSize    = 5000
-	DefaultRowsInMemory = 2_000_000
+	DefaultRowsInMemory = 1_000_000
 )
 
 // Phases of a replay, as Progress reports them.

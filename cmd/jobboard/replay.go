@@ -27,9 +27,10 @@ live ones and the old ones are dropped. Readers see the old tables until
 that instant and the new ones after it; the live projectors pause for that
 transaction only.
 
-Memory: about half a kilobyte per read-model row (a user, a job, an
-application). A read model with more rows than --rows-in-memory is built in
-parts, each from one more read of the log.
+Memory: about 1 KB per read-model row (a user, a job, an application),
+so about 1 GB at the default --rows-in-memory. A read model with more rows
+than that is built in parts, each from one more read of the log; a smaller
+--rows-in-memory uses less memory and reads the log more times.
 
 Safe to interrupt (nothing live changes before the switch) and to run again
 (it starts over). A second replay of the same projection while one runs is

@@ -157,6 +157,7 @@ func TestReplayCommand(t *testing.T) {
 		{"replay", "--all", "--projection", "users"},
 		{"replay", "--projection", "nope"},
 		{"replay", "--all", "--batch", "0"},
+		{"replay", "--all", "--rows-in-memory", "10"},
 	} {
 		code, _, _ = runCommand(t, getenv, bad...)
 		is.Equal(code, 2) // a usage error
