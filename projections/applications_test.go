@@ -130,3 +130,22 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	is.Equal(mine.Total, 0) // not listed
 	is.Equal(len(mine.Items), 0)
 }
+
+// A job and its applications are one partition: a replay in parts puts an
+// application's row and its job's count in the same part.
+func TestJobsPartitionKeyIsTheJob(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	ctx := testCtx(t)
+	own := testdb.New(t)
+	job, records := appendJobAndApplications(t, ctx, eventstore.New(own.Pool), 2)
+	var p projections.JobsProjector
+	for _, r := range records {
+		key, ok := p.PartitionKey(r)
+		is.True(ok)             // every job and application event has one
+		is.Equal(key, job.ID()) // the job's id, for the applications too
+	}
+	users := projections.UsersProjector{}
+	_, ok := users.PartitionKey(records[0])
+	is.True(!ok) // a job's event is none of the users projection's
+}

@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"encoding/json"
-
 	"github.com/google/uuid"
 
 	"github.com/jobboard/jobboard/domain"
@@ -35,19 +33,19 @@ var (
 func (JobsProjector) Tables() []*Table { return []*Table{jobsTable, applicationsTable} }
 
 // PartitionKey is the job an event is about: a job's events write its row,
-// and an application's write its own row and its job's count.
+// and an application's write its own row and its job's count. The event is
+// read as Apply reads it, through the upcasters, so that an older shape of
+// it cannot put an application in another part than its job.
 func (JobsProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
 	switch r.StreamType {
 	case domain.StreamJob:
 		return r.StreamID, true
 	case domain.StreamApplication:
-		var ref struct {
-			JobID uuid.UUID `json:"job_id"`
+		e, err := r.Event()
+		if a, ok := e.(domain.ApplicationSubmitted); err == nil && ok && a.JobID != uuid.Nil {
+			return a.JobID, true
 		}
-		if err := json.Unmarshal(r.Data, &ref); err != nil || ref.JobID == uuid.Nil {
-			return r.StreamID, true // Apply reports what is wrong with it
-		}
-		return ref.JobID, true
+		return r.StreamID, true // Apply reports what is wrong with it
 	}
 	return uuid.Nil, false
 }

@@ -18,9 +18,9 @@ import (
 // the keys between them, each key to one part.
 type part struct{ index, of uint32 }
 
-// maxParts bounds the splitting (each part is one more read of the log):
-// a read model that does not fit in memory in that many parts wants a
-// larger RowsInMemory (or has one key with that many rows).
+// maxParts bounds the parts a key is split into (each part is one more
+// read of the log): a read model that does not fit in memory in that many
+// parts wants a larger RowsInMemory (or has one key with that many rows).
 const maxParts = 64
 
 // errPartTooLarge is a part that would hold more rows than RowsInMemory.
@@ -50,14 +50,18 @@ func (r *run) rebuild(ctx context.Context, head eventstore.Checkpoint) error {
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
+		applied := r.applied
 		err := r.fold(ctx, head, p)
-		if errors.Is(err, errPartTooLarge) && p.of < maxParts {
+		if errors.Is(err, errPartTooLarge) && 2*p.of <= maxParts {
 			// The live tables said it would fit, and it does not: this
-			// part again, as two.
+			// part again, as two, each one more read of the log (what was
+			// read of it so far no longer counts).
 			r.opt.Log.Info("replay: a part of the read models is larger than RowsInMemory; splitting it",
 				"part", p.index, "of", p.of, "rows_in_memory", r.opt.RowsInMemory)
 			queue = append(queue, part{p.index, 2 * p.of}, part{p.index + p.of, 2 * p.of})
+			r.applied = applied
 			r.total += r.logSize
+			r.progress()
 			continue
 		}
 		if errors.Is(err, errPartTooLarge) {

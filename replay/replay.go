@@ -51,8 +51,9 @@ type Options struct {
 	BatchSize int
 	// RowsInMemory bounds how many read-model rows the rebuild holds in
 	// memory at once (about 1 KB of heap each at the peak, the garbage
-	// collector's headroom included): a larger read model is
-	// built in parts, reading the log once per part.
+	// collector's headroom included; checked after every thousand events
+	// or so, so a part can overshoot it by what those add): a larger read
+	// model is built in parts, reading the log once per part.
 	RowsInMemory int
 	// Progress, when set, is called every BatchSize events and at each
 	// change of phase.
