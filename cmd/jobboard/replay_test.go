@@ -152,6 +152,12 @@ func TestReplayCommand(t *testing.T) {
 	is.Equal(code, 0)
 	is.True(strings.Contains(stdout, "rebuilt users from")) // one projection
 
+	code, _, stderr = runCommand(t, getenv, "replay", "--all", "--progress", "bar")
+	is.Equal(code, 0)
+	is.True(strings.Contains(stderr, "rebuild"))   // a bar, as on a terminal
+	is.True(strings.Contains(stderr, "4/4"))       // of the events in the log
+	is.True(!strings.Contains(stderr, "replay: ")) // instead of the log lines
+
 	for _, bad := range [][]string{
 		{"replay"},
 		{"replay", "--all", "--projection", "users"},
