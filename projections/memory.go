@@ -53,8 +53,8 @@ func (w *MemoryWriter) Insert(t *Table, row ...any) error {
 
 // insert adds row unless its key is there, and reports whether it did.
 func (w *MemoryWriter) insert(t *Table, row []any) (bool, error) {
-	if len(row) != len(t.Columns) {
-		return false, fmt.Errorf("insert into %s: %d values for %d columns", t.Name, len(row), len(t.Columns))
+	if err := t.checkRow(row); err != nil {
+		return false, err
 	}
 	key, ok := row[0].(uuid.UUID)
 	if !ok {
@@ -117,12 +117,8 @@ func (w *MemoryWriter) Increment(t *Table, key uuid.UUID, column string, n int64
 		}
 	case int64:
 		row[c] = v + n
-	case int32:
-		row[c] = int64(v) + n
-	case int:
-		row[c] = int64(v) + n
 	default:
-		return fmt.Errorf("increment %s.%s: the value is a %T, not an integer", t.Name, column, row[c])
+		return fmt.Errorf("increment %s.%s: the value is a %T, not an int64", t.Name, column, row[c])
 	}
 	return nil
 }

@@ -27,15 +27,15 @@ type SQLWriter struct {
 func NewSQLWriter(ctx context.Context, db Execer) SQLWriter { return SQLWriter{ctx, db} }
 
 func (w SQLWriter) Insert(t *Table, row ...any) error {
-	if len(row) != len(t.Columns) {
-		return fmt.Errorf("insert into %s: %d values for %d columns", t.Name, len(row), len(t.Columns))
+	if err := t.checkRow(row); err != nil {
+		return err
 	}
 	return w.exec(t, "insert", t.insertSQL, row)
 }
 
 func (w SQLWriter) InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, column string) error {
-	if len(row) != len(t.Columns) {
-		return fmt.Errorf("insert into %s: %d values for %d columns", t.Name, len(row), len(t.Columns))
+	if err := t.checkRow(row); err != nil {
+		return err
 	}
 	c, err := counter.column(column)
 	if err != nil {

@@ -49,6 +49,14 @@ func NewTable(name, key string, columns ...string) *Table {
 // Key is the name of the key column.
 func (t *Table) Key() string { return t.Columns[0] }
 
+// checkRow is an error unless row has a value for each column.
+func (t *Table) checkRow(row []any) error {
+	if len(row) != len(t.Columns) {
+		return fmt.Errorf("insert into %s: %d values for %d columns", t.Name, len(row), len(t.Columns))
+	}
+	return nil
+}
+
 // column is the place of a column in a row, or an error naming it.
 func (t *Table) column(name string) (int, error) {
 	i, ok := t.index[name]

@@ -103,6 +103,19 @@ func seededLog(t *testing.T, ctx context.Context, seed uint64, n int) *testdb.DB
 	return db
 }
 
+// projectedLog is seededLog with the live projectors run over it, and the
+// views they built.
+func projectedLog(t *testing.T, ctx context.Context, seed uint64, n int) (*testdb.DB, replay.Snapshot) {
+	t.Helper()
+	db := seededLog(t, ctx, seed, n)
+	projectAll(t, ctx, db.Pool)
+	views, err := replay.Take(ctx, db.Pool, projections.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, views
+}
+
 // lastEvent is the checkpoint of the newest event, visible or not to
 // readers yet (every writer has finished when it is called).
 func lastEvent(t *testing.T, ctx context.Context, pool *pgxpool.Pool) eventstore.Checkpoint {
@@ -147,11 +160,8 @@ func checkpoints(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[stri
 func TestReplayRebuildsTheSameViews(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	db := seededLog(t, ctx, 1, 3000) // a log of 3,000 events
-	projectAll(t, ctx, db.Pool)
+	db, before := projectedLog(t, ctx, 1, 3000) // a log of 3,000 events
 	ps := projections.All()
-	before, err := replay.Take(ctx, db.Pool, ps)
-	is.NoErr(err)
 	is.True(len(before["jobs"]) > 50 && len(before["applications"]) > 100 && len(before["users"]) > 10) // every view has rows
 	indexesBefore := indexNames(t, ctx, db.Pool)
 	cpBefore := checkpoints(t, ctx, db.Pool)
@@ -190,11 +200,8 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	db := seededLog(t, ctx, 6, 3000)
-	projectAll(t, ctx, db.Pool)
+	db, before := projectedLog(t, ctx, 6, 3000)
 	ps := projections.All()
-	before, err := replay.Take(ctx, db.Pool, ps)
-	is.NoErr(err)
 	rows := len(before["users"]) + len(before["jobs"]) + len(before["applications"])
 
 	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{RowsInMemory: rows / 4})
@@ -234,14 +241,11 @@ func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
 func TestInterruptedReplayCanRunAgain(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	db := seededLog(t, ctx, 2, 2000)
-	projectAll(t, ctx, db.Pool)
+	db, before := projectedLog(t, ctx, 2, 2000)
 	ps := projections.All()
-	before, err := replay.Take(ctx, db.Pool, ps)
-	is.NoErr(err)
 
 	interrupted, stop := context.WithCancel(ctx)
-	_, err = replay.Run(interrupted, db.Pool, ps, replay.Options{BatchSize: 200, Progress: func(p replay.Progress) {
+	_, err := replay.Run(interrupted, db.Pool, ps, replay.Options{BatchSize: 200, Progress: func(p replay.Progress) {
 		if p.Phase == replay.PhaseRebuild && p.Applied >= 600 {
 			stop() // Ctrl-C in the middle of the rebuild
 		}
