@@ -76,7 +76,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	go func() { defer a.wg.Done(); relay.Run(bg) }()
 
 	a.Store = eventstore.New(a.Pool, eventstore.OnAppended(relay.Appended))
-	a.Tracker = projections.NewTracker(a.Pool, relay.Signals().Progressed, a.cfg.ConsistencyTimeout)
+	a.Tracker = projections.NewTracker(a.Pool, relay, a.cfg.ConsistencyTimeout)
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -122,10 +122,10 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
 	}
 	router.AddMiddleware(middleware.Recoverer)
 	cfg := bus.SubscriberConfig{IdlePoll: a.cfg.IdlePoll}
-	if err := projections.Register(ctx, router, a.Pool, relay, cfg, projections.All()...); err != nil {
+	if err := projections.Register(router, a.Pool, relay, cfg, projections.All()...); err != nil {
 		return err
 	}
-	if err := mailer.Register(ctx, router, a.Pool, relay, cfg); err != nil {
+	if err := mailer.Register(router, a.Pool, relay, cfg); err != nil {
 		return err
 	}
 	a.router = router

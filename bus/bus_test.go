@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	stdsql "database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -126,121 +126,26 @@ func TestSignalConcurrentNotify(t *testing.T) {
 	is.Equal(gen, uint64(notifiers*each)) // no Notify is lost
 }
 
-func newBackoff(cfg SubscriberConfig) (*wakingBackoff, *Signal) {
-	cfg.setDefaults()
-	s := NewSignal()
-	return &wakingBackoff{signal: s, cfg: cfg}, s
-}
-
-// handleAsync runs HandleError for an empty query on its own goroutine, as
-// the subscriber does, and returns the backoff it chose when it returns.
-func handleAsync(b *wakingBackoff) <-chan time.Duration {
-	out := make(chan time.Duration, 1)
-	go func() { out <- b.HandleError(watermill.NopLogger{}, true, nil) }()
-	return out
-}
-
-func TestWakingBackoffReturnsPromptlyAfterNotify(t *testing.T) {
+func TestWaiterOnErrors(t *testing.T) {
 	is := is.New(t)
-	b, appended := newBackoff(SubscriberConfig{IdlePoll: time.Minute, HotWindow: time.Minute})
-
-	returned := handleAsync(b)
-	select {
-	case d := <-returned:
-		t.Fatalf("returned %s without a wake-up or the idle poll", d)
-	case <-time.After(100 * time.Millisecond): // it is waiting for the signal
-	}
-	start := time.Now()
-	appended.Notify()
-	select {
-	case d := <-returned:
-		is.Equal(d, time.Duration(0))              // query again at once
-		is.True(time.Since(start) < 2*time.Second) // promptly, not after the idle poll
-	case <-time.After(10 * time.Second):
-		t.Fatal("HandleError did not return after Notify")
-	}
-
-	// The wake-up starts the hot window: an empty query right after it
-	// (the new events may be hidden behind an older open transaction) polls
-	// fast instead of sleeping.
-	is.Equal(b.HandleError(watermill.NopLogger{}, true, nil), b.cfg.HotPoll) // fast polling after a wake-up
-}
-
-func TestWakingBackoffNoticesANotifyDuringTheQuery(t *testing.T) {
-	is := is.New(t)
-	b, appended := newBackoff(SubscriberConfig{IdlePoll: time.Minute, HotWindow: time.Minute})
-	appended.Notify() // events appended while the subscriber was querying
-	select {
-	case d := <-handleAsync(b):
-		is.Equal(d, time.Duration(0)) // query again at once, no wait
-	case <-time.After(10 * time.Second):
-		t.Fatal("a Notify before HandleError was lost")
-	}
-	is.Equal(b.HandleError(watermill.NopLogger{}, true, nil), b.cfg.HotPoll) // and poll fast for a while
-}
-
-func TestWakingBackoffFallsBackOnTheIdlePoll(t *testing.T) {
-	is := is.New(t)
-	const idle = 50 * time.Millisecond
-	b, _ := newBackoff(SubscriberConfig{IdlePoll: idle, HotWindow: time.Millisecond})
-	start := time.Now()
-	select {
-	case d := <-handleAsync(b):
-		is.Equal(d, time.Duration(0))      // then queries
-		is.True(time.Since(start) >= idle) // after waiting the idle poll for a wake-up that never came
-	case <-time.After(10 * time.Second):
-		t.Fatal("HandleError waited past the idle poll")
-	}
-}
-
-func TestWakingBackoffHotWindowEnds(t *testing.T) {
-	is := is.New(t)
-	b, appended := newBackoff(SubscriberConfig{IdlePoll: time.Minute, HotWindow: 300 * time.Millisecond})
-	appended.Notify()
-	is.Equal(b.HandleError(watermill.NopLogger{}, true, nil), time.Duration(0)) // woken: query now
-	is.Equal(b.HandleError(watermill.NopLogger{}, true, nil), b.cfg.HotPoll)    // within the window: poll fast
-	hotUntil := func() time.Time { b.mu.Lock(); defer b.mu.Unlock(); return b.hotUntil }
-	deadline := time.Now().Add(10 * time.Second)
-	for !time.Now().After(hotUntil()) {
-		is.True(time.Now().Before(deadline)) // the hot window ends
-		time.Sleep(time.Millisecond)
-	}
-	// After the window it waits again, until the next Notify.
-	returned := handleAsync(b)
-	select {
-	case d := <-returned:
-		t.Fatalf("returned %s after the hot window without a wake-up", d)
-	case <-time.After(50 * time.Millisecond):
-	}
-	appended.Notify()
-	select {
-	case <-returned:
-	case <-time.After(10 * time.Second):
-		t.Fatal("HandleError did not return after Notify")
-	}
-}
-
-func TestWakingBackoffOnResultsAndErrors(t *testing.T) {
-	is := is.New(t)
-	b, _ := newBackoff(SubscriberConfig{IdlePoll: time.Minute})
+	w := &waiter{cfg: SubscriberConfig{IdlePoll: time.Minute}}
 	nop := watermill.NopLogger{}
-	is.Equal(b.HandleError(nop, false, nil), time.Duration(0)) // messages were found: there may be more
 	for _, msg := range []string{
 		"ERROR: deadlock detected (SQLSTATE 40P01)",
 		"could not serialize access due to concurrent update",
 	} {
-		is.Equal(b.HandleError(nop, false, errors.New(msg)), time.Duration(0)) // a lost lock race is retried at once
+		is.Equal(w.HandleError(nop, false, errors.New(msg)), time.Duration(0)) // a lost lock race is retried at once
 	}
-	is.Equal(b.HandleError(nop, false, errors.New("connection refused")), time.Second) // other errors back off
+	is.Equal(w.HandleError(nop, false, errors.New("connection refused")), time.Second) // other errors back off
+	is.Equal(w.HandleError(nop, false, context.Canceled), time.Minute)                 // closing: no new query
 }
 
 func TestSubscriberConfigDefaults(t *testing.T) {
 	is := is.New(t)
 	var c SubscriberConfig
 	c.setDefaults()
-	is.True(c.IdlePoll > 0 && c.HotPoll > 0 && c.HotWindow > 0 && c.BatchSize > 0) // everything set
-	is.True(c.HotPoll < c.HotWindow && c.HotWindow < c.IdlePoll)                   // fast polling is briefer than the idle wait
-	set := SubscriberConfig{IdlePoll: time.Second, HotPoll: 2 * time.Millisecond, HotWindow: time.Millisecond, BatchSize: 7}
+	is.True(c.IdlePoll > 0 && c.BatchSize > 0) // everything set
+	set := SubscriberConfig{IdlePoll: time.Second, BatchSize: 7, SynchronousCommit: true}
 	kept := set
 	kept.setDefaults()
 	is.Equal(kept, set) // explicit values are kept
@@ -253,127 +158,187 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestTxReportsOnlyAcknowledgingCommits(t *testing.T) {
+// delivered is a message as the subscriber hands it over: the event at cp.
+func delivered(cp eventstore.Checkpoint) *message.Message {
+	r := eventstore.Record{EventID: uuid.New(), Type: "Test", TxID: cp.TxID, Position: cp.Position, StreamID: uuid.New(),
+		Version: 1, SchemaVersion: 1, Data: []byte(`{}`), OccurredAt: time.Now()}
+	return r.Message()
+}
+
+// ack runs the acknowledgement of everything up to cp, as the subscriber
+// does once its handlers are done.
+func ack(ctx context.Context, tx wmsql.Tx, group string, cp eventstore.Checkpoint) error {
+	q, err := checkpointOffsets{}.AckMessageQuery(wmsql.AckMessageQueryParams{
+		ConsumerGroup: group,
+		LastRow:       wmsql.Row{Offset: cp.Position, ExtraData: map[string]any{"checkpoint": cp}},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, q.Query, q.Args...)
+	return err
+}
+
+// stagingFixture is a consumer group's checkpoint row and a table for a
+// handler to write to.
+func stagingFixture(t *testing.T) (group, table string) {
+	t.Helper()
+	group = "staging-" + uuid.NewString()
+	table = "staged_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	_, err := db.Pool.Exec(testCtx(t), `INSERT INTO checkpoints (name) VALUES ($1)`, group)
+	if err == nil {
+		_, err = db.Pool.Exec(testCtx(t), `CREATE TABLE `+table+` (step int UNIQUE)`)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return group, table
+}
+
+func readSteps(t *testing.T, table string) []int {
+	t.Helper()
+	rows, err := db.Pool.Query(testCtx(t), `SELECT step FROM `+table+` ORDER BY step`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps
+}
+
+func readCheckpoint(t *testing.T, group string) eventstore.Checkpoint {
+	t.Helper()
+	var cp eventstore.Checkpoint
+	if err := db.Pool.QueryRow(testCtx(t), `SELECT tx_id, position FROM checkpoints WHERE name = $1`, group).Scan(&cp.TxID, &cp.Position); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// Handlers stage their writes; they reach the database with the
+// acknowledgement, for the acknowledged events only, and commit with the
+// moved checkpoint.
+func TestStagedWritesGoWithTheAcknowledgement(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	var mu sync.Mutex
-	commits := 0
-	b := &beginner{pool: db.Pool, committed: func() { mu.Lock(); commits++; mu.Unlock() }}
-	reported := func() int { mu.Lock(); defer mu.Unlock(); return commits }
-
+	group, table := stagingFixture(t)
+	var reported []eventstore.Checkpoint
+	b := &beginner{pool: db.Pool, committed: func(cp eventstore.Checkpoint) { reported = append(reported, cp) }}
 	tx, err := b.BeginTx(ctx, nil)
 	is.NoErr(err) // begin
-	rows, err := tx.QueryContext(ctx, `SELECT 1`)
-	is.NoErr(err) // a query (the subscriber's select)
-	is.NoErr(rows.Close())
-	is.NoErr(tx.Commit())   // commit without an ack
-	is.Equal(reported(), 0) // is not progress
 
-	tx, err = b.BeginTx(ctx, nil)
-	is.NoErr(err) // begin
-	_, err = tx.ExecContext(ctx, `SELECT 1`)
-	is.NoErr(err)           // an ack
-	is.NoErr(tx.Rollback()) // rolled back
-	is.Equal(reported(), 0) // is not progress either
-
-	tx, err = b.BeginTx(ctx, nil)
-	is.NoErr(err) // begin
-	_, err = tx.ExecContext(ctx, `SELECT 1`)
-	is.NoErr(err)           // an ack
-	is.NoErr(tx.Commit())   // committed
-	is.Equal(reported(), 1) // is reported once
+	first, second := eventstore.Checkpoint{TxID: 10, Position: 1}, eventstore.Checkpoint{TxID: 10, Position: 2}
+	stage := func(cp eventstore.Checkpoint, steps ...int) error {
+		return tx.(*Tx).stage(delivered(cp), "test", func(q *Queue) error {
+			for _, s := range steps {
+				if _, err := q.Exec(ctx, `INSERT INTO `+table+` VALUES ($1)`, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	is.NoErr(stage(first, 1, 2))               // the first event's handler stages two writes
+	is.NoErr(stage(second, 3))                 // the second's one
+	is.Equal(len(readSteps(t, table)), 0)      // nothing is written while handlers run
+	is.NoErr(ack(ctx, tx, group, first))       // only the first event is acknowledged (the subscriber gave up on the second)
+	is.Equal(len(reported), 0)                 // no progress before the commit
+	is.NoErr(tx.Commit())                      // commit
+	is.Equal(readSteps(t, table), []int{1, 2}) // the first event's writes, not the second's
+	is.Equal(readCheckpoint(t, group), first)  // and the checkpoint moved with them
+	is.Equal(reported, []eventstore.Checkpoint{first})
 }
 
-func TestInTxOutsideAHandler(t *testing.T) {
-	is := is.New(t)
-	err := InTx(context.Background(), func(pgx.Tx) error { return nil })
-	is.True(errors.Is(err, ErrNoTx)) // no subscriber transaction outside a handler
-}
-
-// The subscriber commits on its own goroutine when it closes, without
-// waiting for the handler. The commit must wait for a handler inside InTx,
-// so that it never commits half of the handler's work, and a handler that
-// comes after it must be told.
-func TestCommitWaitsForTheHandler(t *testing.T) {
+// A handler that fails stages nothing, and a message delivered again in
+// the same transaction (after a nack) replaces what it staged before: an
+// event's writes run once.
+func TestStagingIsPerDelivery(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	_, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS tx_race (step int)`)
-	is.NoErr(err) // a table
-	b := &beginner{pool: db.Pool, committed: func() {}}
-	wtx, err := b.BeginTx(ctx, nil)
-	is.NoErr(err)            // begin
-	handler := wtx.(*Tx).run // what InTx calls for a message delivered in wtx
-
-	inside, release := make(chan struct{}), make(chan struct{})
-	handled := make(chan error, 1)
-	go func() {
-		handled <- handler(func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `INSERT INTO tx_race VALUES (1)`); err != nil {
+	group, table := stagingFixture(t)
+	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint) {}}
+	tx, err := b.BeginTx(ctx, nil)
+	is.NoErr(err) // begin
+	cp := eventstore.Checkpoint{TxID: 7, Position: 3}
+	msg := delivered(cp)
+	write := func(step int, fail error) error {
+		return tx.(*Tx).stage(msg, "test", func(q *Queue) error {
+			if _, err := q.Exec(ctx, `INSERT INTO `+table+` VALUES ($1)`, step); err != nil {
 				return err
 			}
+			return fail
+		})
+	}
+	boom := errors.New("boom")
+	is.Equal(write(1, boom), boom)                                                // a failed handler's error is returned
+	is.NoErr(write(2, nil))                                                       // redelivered: staged
+	is.NoErr(write(3, nil))                                                       // redelivered again: replaces it
+	is.NoErr(ack(ctx, tx, group, cp))                                             // acknowledged
+	is.NoErr(tx.Commit())                                                         // committed
+	is.Equal(readSteps(t, table), []int{3})                                       // only the last delivery's writes
+	is.True(errors.Is(write(4, nil), ErrTxDone))                                  // a handler after the end is told
+	is.True(errors.Is(Stage(message.NewMessage("x", nil), "test", nil), ErrNoTx)) // no transaction outside a subscriber
+}
+
+// A staged write that fails fails the acknowledgement, naming the handler
+// and the event, and leaves nothing behind.
+func TestFailedStagedWriteFailsTheBatch(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	group, table := stagingFixture(t)
+	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint) { t.Error("a failed batch was reported") }}
+	tx, err := b.BeginTx(ctx, nil)
+	is.NoErr(err) // begin
+	ok, bad := eventstore.Checkpoint{TxID: 9, Position: 1}, eventstore.Checkpoint{TxID: 9, Position: 2}
+	is.NoErr(tx.(*Tx).stage(delivered(ok), "projection test", func(q *Queue) error {
+		_, err := q.Exec(ctx, `INSERT INTO `+table+` VALUES (1)`)
+		return err
+	}))
+	is.NoErr(tx.(*Tx).stage(delivered(bad), "projection test", func(q *Queue) error {
+		_, err := q.Exec(ctx, `INSERT INTO `+table+` VALUES (1)`) // the same step again
+		return err
+	}))
+	err = ack(ctx, tx, group, bad)
+	is.True(err != nil)                                                       // the acknowledgement fails
+	is.True(strings.Contains(err.Error(), "projection test: event 2 (Test)")) // naming the handler and the event
+	is.NoErr(tx.Rollback())                                                   // the subscriber rolls back
+	is.Equal(len(readSteps(t, table)), 0)                                     // nothing was kept
+	is.Equal(readCheckpoint(t, group), eventstore.Checkpoint{})               // the checkpoint did not move
+}
+
+// The subscriber ends the transaction on its own goroutine when it closes,
+// without waiting for the handler: the end waits for a handler that is
+// staging, so that an event's writes are never half staged.
+func TestCommitWaitsForStaging(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	_, table := stagingFixture(t)
+	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint) {}}
+	tx, err := b.BeginTx(ctx, nil)
+	is.NoErr(err) // begin
+	inside, release := make(chan struct{}), make(chan struct{})
+	staged := make(chan error, 1)
+	go func() {
+		staged <- tx.(*Tx).stage(delivered(eventstore.Checkpoint{TxID: 1, Position: 1}), "test", func(q *Queue) error {
 			close(inside)
-			<-release // the handler is between two writes that belong together
-			_, err := tx.Exec(ctx, `INSERT INTO tx_race VALUES (2)`)
+			<-release
+			_, err := q.Exec(ctx, `INSERT INTO `+table+` VALUES (1)`)
 			return err
 		})
 	}()
 	is.True(closedWithin(inside, 10*time.Second)) // the handler is at work
-
-	committed := make(chan error, 1)
-	go func() { committed <- wtx.Commit() }()
-	select {
-	case <-committed:
-		t.Fatal("the commit did not wait for the handler")
-	case <-time.After(50 * time.Millisecond):
-	}
+	ended := make(chan error, 1)
+	go func() { ended <- tx.Commit() }()
+	is.True(!closedWithin(make(chan struct{}), 50*time.Millisecond)) // let the commit start
 	close(release)
-	is.NoErr(<-handled)   // the handler finished its work
-	is.NoErr(<-committed) // and then the commit went through
-
-	var steps int
-	is.NoErr(db.Pool.QueryRow(ctx, `SELECT count(*) FROM tx_race`).Scan(&steps))
-	is.Equal(steps, 2) // both writes committed, not one
-
-	err = handler(func(pgx.Tx) error { return nil })
-	is.True(errors.Is(err, ErrTxDone)) // a handler after the commit is told
-}
-
-// A serialization failure leaves a REPEATABLE READ transaction unable to
-// succeed: the handler is not made to retry inside it; the acknowledgement
-// fails instead, so that the subscriber rolls it back and starts over.
-func TestSerializationFailureRestartsTheTransaction(t *testing.T) {
-	is := is.New(t)
-	ctx := testCtx(t)
-	_, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS tx_doomed (id int PRIMARY KEY, n int); INSERT INTO tx_doomed VALUES (1, 0) ON CONFLICT DO NOTHING`)
-	is.NoErr(err)
-	b := &beginner{pool: db.Pool, committed: func() {}}
-	wtx, err := b.BeginTx(ctx, &stdsql.TxOptions{Isolation: stdsql.LevelRepeatableRead})
-	is.NoErr(err)
-	handler := wtx.(*Tx).run
-	is.NoErr(handler(func(tx pgx.Tx) error { // the snapshot is taken
-		_, err := tx.Exec(ctx, `SELECT n FROM tx_doomed`)
-		return err
-	}))
-	_, err = db.Pool.Exec(ctx, `UPDATE tx_doomed SET n = n + 1 WHERE id = 1`)
-	is.NoErr(err) // another transaction changes the row and commits
-
-	calls := 0
-	write := func(tx pgx.Tx) error {
-		calls++
-		_, err := tx.Exec(ctx, `UPDATE tx_doomed SET n = n + 10 WHERE id = 1`)
-		return err
-	}
-	is.NoErr(handler(write)) // the handler is not told to retry in this transaction
-	is.NoErr(handler(write)) // nor is the next one run in it
-	is.Equal(calls, 1)
-	_, err = wtx.ExecContext(ctx, `SELECT 1`)
-	is.True(err != nil)                                           // the acknowledgement fails
-	is.True(strings.Contains(err.Error(), "could not serialize")) // in words the backoff retries at once
-	is.NoErr(wtx.Rollback())
-
-	var n int
-	is.NoErr(db.Pool.QueryRow(ctx, `SELECT n FROM tx_doomed WHERE id = 1`).Scan(&n))
-	is.Equal(n, 1) // nothing of the doomed transaction was kept
+	err = <-staged
+	is.NoErr(<-ended) // the transaction ended
+	// Either the handler staged before the end (and, unacknowledged, its
+	// write was dropped) or it was told the transaction had ended.
+	is.True(err == nil || errors.Is(err, ErrTxDone))
+	is.Equal(len(readSteps(t, table)), 0) // nothing unacknowledged was written
 }
 
 // Two relays on one database stand for two processes: what one signals,
@@ -431,46 +396,85 @@ func TestRelayAppendedNeverBlocks(t *testing.T) {
 	is.Equal(gen, uint64(10000)) // and each one woke this process
 }
 
-// A subscriber hands each message over inside its transaction, and once
-// the acknowledging transaction commits, the relay hears of the progress.
-func TestSubscriberDeliversInItsTransactionAndReportsProgress(t *testing.T) {
+// A subscriber delivers the log's events in a transaction of its own,
+// commits what its handler staged with the moved checkpoint, and reports
+// the progress to the process and to the relay.
+func TestSubscriberDeliversStagesAndReportsProgress(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
-	relay := NewRelay(db.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sub, err := NewSubscriber(db.Pool, "bus-test-"+uuid.NewString(), relay, SubscriberConfig{IdlePoll: 200 * time.Millisecond}, watermill.NopLogger{})
+	own := testdb.New(t) // a log of its own: the group starts at its beginning
+	relay := NewRelay(own.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	group := "bus-test"
+	sub, err := NewSubscriber(own.Pool, group, relay, SubscriberConfig{IdlePoll: time.Minute}, watermill.NopLogger{})
 	is.NoErr(err) // new subscriber
 	defer sub.Close()
+	_, err = sub.Subscribe(ctx, "other")
+	is.True(err != nil) // the log is the only topic
 	messages, err := sub.Subscribe(ctx, eventstore.Topic)
 	is.NoErr(err) // subscribe to the events topic
+	_, err = own.Pool.Exec(ctx, `CREATE TABLE seen (event_id uuid)`)
+	is.NoErr(err) // a table for the handler
 
-	id := uuid.New()
-	_, events, err := domain.RegisterUser(id, "bus-"+id.String()+"@example.com", "Bus Test", domain.RoleJobSeeker, nil, time.Now())
-	is.NoErr(err) // decide a registration
-	store := eventstore.New(db.Pool, eventstore.OnAppended(relay.Appended))
-	appended, err := store.Append(ctx, eventstore.Stream{Type: domain.StreamUser, ID: id}, 0, events)
-	is.NoErr(err) // append it
-
-	deadline := time.After(15 * time.Second)
-	for {
+	store := eventstore.New(own.Pool, eventstore.OnAppended(relay.Appended))
+	var appended []eventstore.Record
+	for range 3 {
+		id := uuid.New()
+		_, events, err := domain.RegisterUser(id, "bus-"+id.String()+"@example.com", "Bus Test", domain.RoleJobSeeker, nil, time.Now())
+		is.NoErr(err) // decide a registration
+		a, err := store.Append(ctx, eventstore.Stream{Type: domain.StreamUser, ID: id}, 0, events)
+		is.NoErr(err) // append it
+		appended = append(appended, a.Records...)
+	}
+	last := appended[len(appended)-1].Checkpoint()
+	_, progressed := relay.Signals().Progressed.Wait()
+	for i := range appended {
 		var msg *message.Message
 		select {
 		case msg = <-messages:
-		case <-deadline:
-			t.Fatal("the appended event was not delivered")
+		case <-ctx.Done():
+			t.Fatal("the appended events were not delivered")
 		}
-		var one int
-		is.NoErr(InTx(msg.Context(), func(tx pgx.Tx) error { // the handler gets the subscriber's transaction
-			return tx.QueryRow(msg.Context(), `SELECT 1`).Scan(&one) // and can use it
-		}))
 		r, err := eventstore.RecordFromMessage(msg)
-		is.NoErr(err) // the payload is a record
-		if r.EventID != appended.Records[0].EventID {
-			msg.Ack() // left by another test in this database
-			continue
-		}
-		_, progressed := relay.Signals().Progressed.Wait()
+		is.NoErr(err)                            // the message is a record
+		is.Equal(r.EventID, appended[i].EventID) // in log order
+		is.Equal(r.Checkpoint(), appended[i].Checkpoint())
+		is.Equal(r.Metadata, appended[i].Metadata)
+		is.True(r.OccurredAt.Equal(appended[i].OccurredAt))
+		got, err := r.Event()
+		is.NoErr(err) // the data decodes
+		want, err := appended[i].Event()
+		is.NoErr(err)
+		is.Equal(got, want) // into the appended event
+		is.NoErr(Stage(msg, "test", func(q *Queue) error {
+			_, err := q.Exec(msg.Context(), `INSERT INTO seen VALUES ($1)`, r.EventID)
+			return err
+		}))
 		msg.Ack()
-		is.True(closedWithin(progressed, 10*time.Second)) // the committed ack is reported as progress
-		return
+	}
+	is.True(closedWithin(progressed, 10*time.Second)) // the commit is reported to the relay
+	waitFor(t, "the process knows the group's progress", func() bool {
+		reached, local := relay.Progress().Reached(last, group)
+		return reached && local
+	})
+	var seen int
+	is.NoErr(own.Pool.QueryRow(ctx, `SELECT count(*) FROM seen`).Scan(&seen))
+	is.Equal(seen, 3) // every staged write committed
+	var cp eventstore.Checkpoint
+	is.NoErr(own.Pool.QueryRow(ctx, `SELECT tx_id, position FROM checkpoints WHERE name = $1`, group).Scan(&cp.TxID, &cp.Position))
+	is.Equal(cp, last) // with the checkpoint at the last event
+	_, local := relay.Progress().Reached(last, "another-group")
+	is.True(!local) // a group this process does not run is not known here
+}
+
+// waitFor polls cond until it holds, and fails the test if it does not
+// within 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not true within 10s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -35,6 +35,10 @@ type Relay struct {
 	pool    *pgxpool.Pool
 	signals Signals
 	log     *slog.Logger
+	// horizon is read for every subscriber of the process, and progress
+	// is where they report how far they got.
+	horizon  *horizonWatch
+	progress *Progress
 	// id is the payload of this relay's notifications, so that it can
 	// ignore its own when they come back: it signalled them locally
 	// already, and each echo would cost every subscriber a second look.
@@ -48,8 +52,14 @@ type Relay struct {
 // NewRelay returns a relay over pool. Until Run, it only signals within
 // this process.
 func NewRelay(pool *pgxpool.Pool, log *slog.Logger) *Relay {
-	return &Relay{pool: pool, signals: NewSignals(), log: log, id: uuid.NewString(), pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+	signals := NewSignals()
+	return &Relay{pool: pool, signals: signals, log: log, horizon: newHorizonWatch(pool, signals.Appended),
+		progress: newProgress(), id: uuid.NewString(), pending: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
+
+// Progress is what the subscribers of this process report of their
+// groups' progress.
+func (r *Relay) Progress() *Progress { return r.progress }
 
 // Signals are the local signals the relay fires.
 func (r *Relay) Signals() Signals { return r.signals }
@@ -162,6 +172,7 @@ func (r *Relay) listen(ctx context.Context) error {
 	// Whatever happened while we were not listening is announced now.
 	r.signals.Appended.Notify()
 	r.signals.Progressed.Notify()
+	r.signals.ProgressedElsewhere.Notify()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -175,6 +186,7 @@ func (r *Relay) listen(ctx context.Context) error {
 			r.signals.Appended.Notify()
 		case channelProgressed:
 			r.signals.Progressed.Notify()
+			r.signals.ProgressedElsewhere.Notify()
 		}
 	}
 }

@@ -41,9 +41,12 @@ type Signals struct {
 	Appended *Signal
 	// Progressed: a consumer committed the processing of some events.
 	Progressed *Signal
+	// ProgressedElsewhere: a consumer in another process did, which this
+	// process's Progress does not show.
+	ProgressedElsewhere *Signal
 }
 
 // NewSignals returns fresh signals.
 func NewSignals() Signals {
-	return Signals{Appended: NewSignal(), Progressed: NewSignal()}
+	return Signals{Appended: NewSignal(), Progressed: NewSignal(), ProgressedElsewhere: NewSignal()}
 }

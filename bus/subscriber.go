@@ -5,6 +5,7 @@ import (
 	stdsql "database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,26 +16,17 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/eventstore"
 )
 
 // SubscriberConfig tunes how a subscriber waits for new events.
 type SubscriberConfig struct {
 	// IdlePoll is how long a subscriber with nothing to do waits for a
 	// wake-up before it looks anyway. It bounds the delay when a wake-up
-	// is missed (another process appended and its notification was lost).
+	// is missed (another process appended and its notification was lost,
+	// or an appending process died mid-append).
 	IdlePoll time.Duration
-	// HotPoll is the interval at which a subscriber looks again when a
-	// committed event is hidden from it: events of a transaction show only
-	// once every transaction that took an id before it has ended, anywhere
-	// in the cluster (another consumer group's subscriber transaction, a
-	// slow writer, a CREATE DATABASE).
-	HotPoll time.Duration
-	// HotWindow is how long after a wake-up that looking goes on at
-	// HotPoll. An event that stays hidden longer is looked for at intervals
-	// of a tenth of the time it has been hidden (at most IdlePoll): it shows
-	// the moment the transaction holding it back ends, which nobody
-	// announces, so it costs at most a tenth more delay, and few queries.
-	HotWindow time.Duration
 	// BatchSize is how many events one subscriber transaction takes.
 	BatchSize int
 	// SynchronousCommit makes each subscriber transaction wait for its WAL
@@ -42,14 +34,14 @@ type SubscriberConfig struct {
 	// not (synchronous_commit off for that transaction only), which takes
 	// a flush, most of a millisecond on this project's machines, out of
 	// every delivery and leaves the disk to the appends. What such a
-	// transaction holds is derived from the durable log: the group's offset
-	// and what the handler wrote with it. A crash of the database server
-	// may undo the last fraction of a second of them (the newest ones,
-	// never one without those before it); their events are then delivered
-	// again, which an at-least-once handler must take anyway. A later
-	// synchronous commit by anyone (an append) makes them durable too.
-	// Set it for a handler whose writes must be on disk before anyone can
-	// act on them.
+	// transaction holds is derived from the durable log: the group's
+	// checkpoint and what the handler wrote with it. A crash of the
+	// database server may undo the last fraction of a second of them (the
+	// newest ones, never one without those before it); their events are
+	// then delivered again, which an at-least-once handler must take
+	// anyway. A later synchronous commit by anyone (an append) makes them
+	// durable too. Set it for a handler whose writes must be on disk before
+	// anyone can act on them.
 	SynchronousCommit bool
 }
 
@@ -57,61 +49,62 @@ func (c *SubscriberConfig) setDefaults() {
 	if c.IdlePoll <= 0 {
 		c.IdlePoll = 250 * time.Millisecond
 	}
-	if c.HotPoll <= 0 {
-		c.HotPoll = time.Millisecond
-	}
-	if c.HotWindow <= 0 {
-		c.HotWindow = 25 * time.Millisecond
-	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
 	}
 }
 
-// Subscriber is a watermill-sql subscriber for one consumer group of one
-// topic.
+// Subscriber is a watermill-sql subscriber for one consumer group of the
+// events topic, which is the event log itself.
+//
+// It reads the events table through a schema adapter of its own: in log
+// order, after the group's checkpoint and below the horizon (see
+// eventstore.Horizon), so that only appends still running hold it back,
+// never another transaction of the server. The group's checkpoint (a row of
+// the checkpoints table) is its offset: locked for the batch, moved when
+// the batch is acknowledged, in the transaction that commits what the
+// handlers staged (see Stage).
+//
+// Between batches it sleeps until an append is announced (through the
+// relay) and the horizon, read once for all the subscribers of a process,
+// shows an event its group has not reached; or until IdlePoll passes. It
+// never runs a transaction to find out that there is nothing to do.
 type Subscriber struct {
 	*wmsql.Subscriber
-	backoff *wakingBackoff
+	group   string
+	waiting *waiter
 }
 
 // NewSubscriber returns a subscriber for one consumer group of the events
-// topic. It sleeps until the relay says events were appended (or IdlePoll
-// passes) rather than polling at a fixed rate, and tells the relay about
-// every transaction in which it acknowledged messages, once committed.
-//
-// Between deliveries it only runs a read-only probe, which takes no
-// transaction id: watermill-sql's own query locks the group's offsets row
-// FOR UPDATE, so each one, even an empty one, takes a transaction id (which
-// hides newer events from every other subscriber until it ends) and a WAL
-// flush at commit. The locking query runs only after a wake-up or when the
-// probe has seen an event it can read.
+// topic.
 func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
 	cfg.setDefaults()
-	ackDeadline := 30 * time.Second
-	schema := wmsql.DefaultPostgreSQLSchema{SubscribeBatchSize: cfg.BatchSize}
-	offsets := wmsql.DefaultPostgreSQLOffsetsAdapter{}
 	ctx, stop := context.WithCancel(context.Background())
-	backoff := &wakingBackoff{
-		signal: relay.signals.Appended,
-		cfg:    cfg,
-		done:   ctx.Done(),
-		stop:   stop,
-		newProbe: func(topic string) probe {
-			return sqlProbe(ctx, pool, consumerGroup, schema.MessagesTable(topic), offsets.MessagesOffsetsTable(topic))
-		},
+	w := &waiter{
+		group:    consumerGroup,
+		horizon:  relay.horizon,
+		appended: relay.signals.Appended,
+		progress: relay.progress,
+		cfg:      cfg,
+		done:     ctx.Done(),
+		stop:     stop,
 	}
+	relay.progress.runs(consumerGroup)
+	ackDeadline := 30 * time.Second
 	sub, err := wmsql.NewSubscriber(
-		&beginner{pool: pool, committed: relay.Progressed, synchronousCommit: cfg.SynchronousCommit},
+		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, committed: func(cp eventstore.Checkpoint) {
+			w.committed(cp)
+			relay.Progressed()
+		}},
 		wmsql.SubscriberConfig{
 			ConsumerGroup:  consumerGroup,
 			AckDeadline:    &ackDeadline,
 			PollInterval:   cfg.IdlePoll,
 			ResendInterval: 100 * time.Millisecond,
 			RetryInterval:  time.Second,
-			BackoffManager: backoff,
-			SchemaAdapter:  schema,
-			OffsetsAdapter: offsets,
+			BackoffManager: w,
+			SchemaAdapter:  logSchema{batchSize: cfg.BatchSize, waiting: w},
+			OffsetsAdapter: checkpointOffsets{},
 		},
 		logger,
 	)
@@ -119,238 +112,259 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 		stop()
 		return nil, err
 	}
-	return &Subscriber{Subscriber: sub, backoff: backoff}, nil
+	return &Subscriber{Subscriber: sub, group: consumerGroup, waiting: w}, nil
 }
 
-// Subscribe starts delivering topic's messages. A Subscriber serves one
-// topic: its probe and its wake-up state are the topic's.
+// Subscribe starts delivering the log's events. The only topic is
+// eventstore.Topic.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	if err := s.backoff.watch(topic); err != nil {
-		return nil, err
+	if topic != eventstore.Topic {
+		return nil, fmt.Errorf("bus: the only topic is %q, not %q", eventstore.Topic, topic)
 	}
 	return s.Subscriber.Subscribe(ctx, topic)
 }
 
 // Close stops the subscriber without waiting out its idle poll.
 func (s *Subscriber) Close() error {
-	s.backoff.stop()
+	s.waiting.stop()
 	return s.Subscriber.Close()
 }
 
-// visibility is what a probe found after the group's offset.
-type visibility int
-
-const (
-	nothingNew    visibility = iota // no committed event
-	eventHidden                     // a committed event the subscriber cannot read yet
-	eventReadable                   // an event the subscriber's query will return
-)
-
-type probe func() (visibility, error)
-
-// probeSQL finds the first committed event after the group's offset, in
-// the subscriber's order, and says whether the subscriber's query would
-// return it (it reads only below the oldest running transaction id). It
-// runs outside any transaction and takes no lock and no transaction id.
-const probeSQL = `
-SELECT e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-FROM %s e
-WHERE (e.transaction_id, e."offset") > (
-    SELECT last_processed_transaction_id, offset_acked FROM %s WHERE consumer_group = $1)
-ORDER BY e.transaction_id, e."offset"
-LIMIT 1`
-
-func sqlProbe(ctx context.Context, pool *pgxpool.Pool, consumerGroup, messagesTable, offsetsTable string) probe {
-	query := fmt.Sprintf(probeSQL, messagesTable, offsetsTable)
-	return func() (visibility, error) {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		var readable bool
-		err := pool.QueryRow(ctx, query, consumerGroup).Scan(&readable)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return nothingNew, nil
-		case err != nil:
-			return 0, err
-		case readable:
-			return eventReadable, nil
-		}
-		return eventHidden, nil
-	}
+// logSchema is the watermill-sql schema adapter over the event log.
+type logSchema struct {
+	batchSize int
+	waiting   *waiter
 }
 
-// wakingBackoff is called by the subscriber after each query, on the
-// subscriber's own goroutine, so blocking in it is how the subscriber waits.
-type wakingBackoff struct {
-	signal *Signal
-	cfg    SubscriberConfig
+// selectSQL reads a batch for a consumer group: the events after its
+// checkpoint, which it locks for the batch (other instances of the group
+// wait, and then read after where this one got), below the horizon.
+const selectSQL = `
+WITH after (after_tx_id, after_position) AS (
+    SELECT tx_id, position FROM checkpoints WHERE name = $1 FOR UPDATE
+)
+` + eventstore.SelectRecordSQL + `, after
+WHERE (tx_id, position) > (after_tx_id, after_position) AND tx_id < $2::text::xid8
+ORDER BY tx_id, position
+LIMIT $3`
+
+func (s logSchema) SelectQuery(params wmsql.SelectQueryParams) (wmsql.Query, error) {
+	horizon, err := s.waiting.queryHorizon()
+	if err != nil {
+		return wmsql.Query{}, err
+	}
+	return wmsql.Query{Query: selectSQL, Args: []any{params.ConsumerGroup, strconv.FormatUint(horizon, 10), s.batchSize}}, nil
+}
+
+func (s logSchema) UnmarshalMessage(params wmsql.UnmarshalMessageParams) (wmsql.Row, error) {
+	r, err := eventstore.ScanRecord(params.Row)
+	if err != nil {
+		return wmsql.Row{}, err
+	}
+	msg := r.Message()
+	return wmsql.Row{
+		Offset:    r.Position,
+		UUID:      []byte(msg.UUID),
+		Payload:   msg.Payload,
+		Msg:       msg,
+		ExtraData: map[string]any{"checkpoint": r.Checkpoint()},
+	}, nil
+}
+
+// InsertQuery refuses: events are published by appending them to the log
+// (eventstore.Store.Append), with their stream's version checked.
+func (logSchema) InsertQuery(wmsql.InsertQueryParams) (wmsql.Query, error) {
+	return wmsql.Query{}, errors.New("bus: events are published by eventstore.Store.Append, not by a Watermill publisher")
+}
+
+// SchemaInitializingQueries is empty: the tables come from the migrations.
+func (logSchema) SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams) ([]wmsql.Query, error) {
+	return nil, nil
+}
+
+// SubscribeIsolationLevel is READ COMMITTED: the horizon was read before
+// the transaction began, so its statements see every event below it; and a
+// checkpoint moved by another instance of the group, or by a replay's
+// switch, while this one waited for its lock is read as it is after that.
+func (logSchema) SubscribeIsolationLevel() stdsql.IsolationLevel { return stdsql.LevelReadCommitted }
+
+// checkpointOffsets keeps each consumer group's place in the checkpoints
+// table, in the log's own order.
+type checkpointOffsets struct{}
+
+func (checkpointOffsets) SchemaInitializingQueries(wmsql.OffsetsSchemaInitializingQueriesParams) ([]wmsql.Query, error) {
+	return nil, nil
+}
+
+// NextOffsetQuery is not used: selectSQL reads and locks the checkpoint
+// itself.
+func (checkpointOffsets) NextOffsetQuery(wmsql.NextOffsetQueryParams) (wmsql.Query, error) {
+	return wmsql.Query{}, errors.New("bus: the checkpoint is read by the select query")
+}
+
+// ackSQL moves a group's checkpoint. Tx.ExecContext reads its arguments:
+// the group, then the checkpoint's transaction id and position.
+const ackSQL = `UPDATE checkpoints SET tx_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1`
+
+func (checkpointOffsets) AckMessageQuery(params wmsql.AckMessageQueryParams) (wmsql.Query, error) {
+	cp, ok := params.LastRow.ExtraData["checkpoint"].(eventstore.Checkpoint)
+	if !ok {
+		return wmsql.Query{}, errors.New("bus: acknowledged row has no checkpoint")
+	}
+	return wmsql.Query{Query: ackSQL, Args: []any{params.ConsumerGroup, strconv.FormatUint(cp.TxID, 10), cp.Position}}, nil
+}
+
+func (checkpointOffsets) ConsumedMessageQuery(wmsql.ConsumedMessageQueryParams) (wmsql.Query, error) {
+	return wmsql.Query{}, nil
+}
+
+func (checkpointOffsets) BeforeSubscribingQueries(params wmsql.BeforeSubscribingQueriesParams) ([]wmsql.Query, error) {
+	return []wmsql.Query{{
+		Query: `INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`,
+		Args:  []any{params.ConsumerGroup},
+	}}, nil
+}
+
+// waiter is the subscriber's backoff manager: watermill-sql calls it after
+// each query, on the subscriber's own goroutine, so blocking in it is how
+// the subscriber waits for something to read.
+type waiter struct {
+	group    string
+	horizon  *horizonWatch
+	appended *Signal
+	progress *Progress
+	cfg      SubscriberConfig
 	// done ends every wait at once when the subscriber closes. The wait
 	// then returns a long backoff rather than 0, so that the subscriber's
 	// loop, which picks at random among what is ready, sees it is closing
 	// instead of starting another query.
 	done <-chan struct{}
 	stop func()
-	// newProbe makes the probe for the topic subscribed to. Without one
-	// (or when probing fails) the subscriber runs its locking query every
-	// HotPoll for HotWindow after a wake-up and waits for the next wake-up
-	// after that.
-	newProbe func(topic string) probe
 
-	probeMu sync.Mutex
-	topic   string
-	probe   probe
-
-	mu       sync.Mutex
-	seenGen  uint64
-	hotUntil time.Time
-	// hiddenSince is when the probe first found the event it is waiting
-	// for hidden.
-	hiddenSince time.Time
-	// probedReadable: the last wait ended because the probe saw an event
-	// to read. If the query then finds none (another instance of the group
-	// took it, or probe and query disagree), the next readable probe is
-	// treated as hidden, so that a disagreement can never make the
-	// subscriber spin.
-	probedReadable bool
+	mu sync.Mutex
+	// known is where the group is known to be: the last checkpoint this
+	// subscriber committed, or the head of the horizon it last found
+	// nothing below.
+	known eventstore.Checkpoint
+	// next is the horizon reading the next query reads below, and the one
+	// the last query read below.
+	next, last horizonState
 }
 
-// watch makes the backoff probe topic.
-func (b *wakingBackoff) watch(topic string) error {
-	b.probeMu.Lock()
-	defer b.probeMu.Unlock()
-	if b.topic != "" && b.topic != topic {
-		return fmt.Errorf("bus: subscriber already serves topic %s, not %s", b.topic, topic)
-	}
-	if b.topic == "" && b.newProbe != nil {
-		b.topic, b.probe = topic, b.newProbe(topic)
-	}
-	return nil
-}
+var restartHints = []string{"deadlock", "concurrent update", "could not serialize"}
 
-func (b *wakingBackoff) currentProbe() probe {
-	b.probeMu.Lock()
-	defer b.probeMu.Unlock()
-	return b.probe
-}
-
-var deadlockHints = []string{"deadlock", "concurrent update", "could not serialize"}
-
-func (b *wakingBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (w *waiter) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return b.cfg.IdlePoll // the subscriber is closing: let it see that rather than query again
+			return w.cfg.IdlePoll // the subscriber is closing: let it see that rather than query again
 		}
 		msg := strings.ToLower(err.Error())
-		for _, hint := range deadlockHints {
+		for _, hint := range restartHints {
 			if strings.Contains(msg, hint) {
-				return 0 // another instance of the group held the lock; try again
+				return 0 // lost a lock race (another instance, a replay's switch); try again
 			}
 		}
-		logger.Error("Querying events failed", err, nil)
+		logger.Error("Delivering events failed", err, watermill.LogFields{"consumer_group": w.group})
 		return time.Second
 	}
-	disagreed := noMsg && b.probedReadable
-	b.probedReadable = false
-	if !noMsg {
-		b.hiddenSince = time.Time{}
+	w.mu.Lock()
+	if noMsg {
+		// Nothing after the checkpoint below the horizon read: the group
+		// is at least at that reading's head.
+		if w.known.Less(w.last.head) {
+			w.known = w.last.head
+		}
+		w.progress.advance(w.group, w.known)
 	}
-	probe := b.currentProbe()
-	if !noMsg && probe == nil {
-		return 0
-	}
-	gen, woken := b.signal.Wait()
-	if gen != b.seenGen { // something was appended while we were querying
-		b.seenGen = gen
-		b.hotUntil = time.Now().Add(b.cfg.HotWindow)
-		if noMsg {
+	w.mu.Unlock()
+	return w.await(logger)
+}
+
+// await returns when the horizon shows an event the group has not reached,
+// and leaves that reading for the next query.
+func (w *waiter) await(logger watermill.LoggerAdapter) time.Duration {
+	var notBefore time.Time
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		gen, woken := w.appended.Wait()
+		s, err := w.horizon.fresh(ctx, gen, notBefore)
+		if err != nil {
+			if ctx.Err() != nil {
+				return w.cfg.IdlePoll
+			}
+			logger.Error("Reading the log's horizon failed", err, watermill.LogFields{"consumer_group": w.group})
+			return time.Second
+		}
+		w.mu.Lock()
+		behind := w.known.Less(s.head)
+		if behind {
+			w.next = s
+		}
+		w.mu.Unlock()
+		if behind {
 			return 0
 		}
-	}
-	if probe != nil {
-		return b.awaitReadable(logger, probe, woken, disagreed)
-	}
-	return b.awaitWakeUp(woken)
-}
-
-// awaitReadable returns when the probe sees an event the subscriber can
-// read, or when a wake-up comes while nothing new was committed. The
-// locking query runs only then.
-func (b *wakingBackoff) awaitReadable(logger watermill.LoggerAdapter, probe probe, woken <-chan struct{}, disagreed bool) time.Duration {
-	for {
-		seen, err := probe()
-		if err != nil {
-			select {
-			case <-b.done:
-				return b.cfg.IdlePoll
-			default:
-			}
-			logger.Error("Probing for events failed; querying instead", err, nil)
-			return b.awaitWakeUp(woken)
-		}
-		wait := b.cfg.IdlePoll
-		switch now := time.Now(); seen {
-		case eventReadable:
-			if !disagreed {
-				b.probedReadable = true
-				return 0
-			}
-			disagreed = false // pause as for a hidden event, then let the query try again
-			fallthrough
-		case eventHidden:
-			if b.hiddenSince.IsZero() {
-				b.hiddenSince = now
-			}
-			wait = b.cfg.HotPoll
-			if !now.Before(b.hotUntil) {
-				wait = min(b.cfg.IdlePoll, max(b.cfg.HotPoll, now.Sub(b.hiddenSince)/10))
-			}
-		default:
-			b.hiddenSince = time.Time{}
-		}
-		timer := time.NewTimer(wait)
+		idle := time.NewTimer(w.cfg.IdlePoll)
 		select {
 		case <-woken:
-			timer.Stop()
-			b.seenGen, woken = b.signal.Wait()
-			b.hotUntil = time.Now().Add(b.cfg.HotWindow)
-			if seen == nothingNew {
-				return 0 // a fresh append: query at once, it is almost always readable
+			notBefore = time.Time{}
+		case <-idle.C:
+			notBefore = time.Now()
+		case <-w.done:
+			idle.Stop()
+			return w.cfg.IdlePoll
+		}
+		idle.Stop()
+	}
+}
+
+// queryHorizon is the horizon the next query reads below: the reading
+// await left, or, for the first query, the latest or a new one. The query
+// begins after the reading, as the horizon requires.
+func (w *waiter) queryHorizon() (uint64, error) {
+	w.mu.Lock()
+	s := w.next
+	w.mu.Unlock()
+	if s.xid == 0 {
+		var ok bool
+		if s, ok = w.horizon.latest(); !ok {
+			var err error
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if s, err = w.horizon.fresh(ctx, 0, time.Time{}); err != nil {
+				return 0, err
 			}
-			// Still behind a hidden event: the new one is hidden too.
-		case <-timer.C:
-		case <-b.done:
-			timer.Stop()
-			return b.cfg.IdlePoll
 		}
 	}
+	w.mu.Lock()
+	w.last = s
+	w.mu.Unlock()
+	return s.xid, nil
 }
 
-// awaitWakeUp is the waiting without a probe: the locking query runs every
-// HotPoll for HotWindow after a wake-up, then the subscriber sleeps until
-// the next wake-up or IdlePoll.
-func (b *wakingBackoff) awaitWakeUp(woken <-chan struct{}) time.Duration {
-	if time.Now().Before(b.hotUntil) {
-		return b.cfg.HotPoll
+// committed records a committed batch.
+func (w *waiter) committed(cp eventstore.Checkpoint) {
+	w.mu.Lock()
+	if w.known.Less(cp) {
+		w.known = cp
 	}
-	idle := time.NewTimer(b.cfg.IdlePoll)
-	defer idle.Stop()
-	select {
-	case <-woken:
-		b.seenGen, _ = b.signal.Wait()
-		b.hotUntil = time.Now().Add(b.cfg.HotWindow)
-	case <-idle.C:
-	case <-b.done:
-		return b.cfg.IdlePoll
-	}
-	return 0
+	w.mu.Unlock()
+	w.progress.advance(w.group, cp)
 }
 
-// beginner gives the subscriber pgx transactions that report their commit.
+// beginner gives the subscriber pgx transactions that stage the handlers'
+// writes and report their commit.
 type beginner struct {
 	pool              *pgxpool.Pool
-	committed         func()
+	committed         func(eventstore.Checkpoint)
 	synchronousCommit bool
 }
 
@@ -380,43 +394,74 @@ func (b *beginner) QueryContext(ctx context.Context, query string, args ...any) 
 	return wmsql.PgxRows{Rows: rows}, err
 }
 
-// Tx is the subscriber's transaction. Handlers use it through InTx, so
-// that what they write commits together with the acknowledgement of the
-// message.
+// Tx is the subscriber's transaction for one batch of events. Handlers do
+// not write through it as they go: they stage their writes (Stage), and the
+// writes of every acknowledged event go to the server together with the
+// acknowledgement, in one round trip, just before the commit.
 //
 // The subscriber ends the transaction on its own goroutine, and it does not
-// wait for the handler when it closes or the ack deadline passes: it
-// commits what is there. A mutex makes the end wait for a handler that is
-// inside InTx, so that a commit never lands in the middle of a handler's
-// work (and a pgx connection is never used by two goroutines at once); a
+// wait for a handler when it closes or the ack deadline passes: a mutex
+// keeps a handler's staging and the end of the transaction apart, and a
 // handler that comes after the end gets ErrTxDone.
 type Tx struct {
 	tx        pgx.Tx
 	ctx       context.Context
-	committed func()
+	committed func(eventstore.Checkpoint)
 
-	mu    sync.Mutex
-	done  bool
-	acked bool
-	// doomed is the error that made the transaction unusable for good: a
-	// serialization failure or a deadlock. See run.
-	doomed error
+	mu     sync.Mutex
+	done   bool
+	staged []staged
+	// acked is the checkpoint the acknowledgement moved the group to.
+	acked *eventstore.Checkpoint
 }
 
-// ErrTxDone is returned by InTx once the subscriber has ended the
+// staged are the writes one event's handler staged.
+type staged struct {
+	id     string // the message's id
+	cp     eventstore.Checkpoint
+	writes []Write
+}
+
+// Write is one staged statement.
+type Write struct {
+	SQL  string
+	Args []any
+	// Label says what the statement is for, in errors.
+	Label string
+}
+
+// ErrTxDone is returned by Stage once the subscriber has ended the
 // transaction: it is closing, or the handler took longer than the ack
 // deadline. The message will be delivered again.
 var ErrTxDone = errors.New("bus: the subscriber transaction has ended")
 
-// ErrNoTx is returned by InTx for a message that did not come from a
+// ErrNoTx is returned by Stage for a message that did not come from a
 // subscriber of this package.
 var ErrNoTx = errors.New("bus: no subscriber transaction in the message's context")
 
-// InTx runs fn with the transaction the message whose context ctx is is
-// being delivered in. The subscriber cannot commit or roll it back while fn
-// runs.
-func InTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	wtx, ok := wmsql.TxFromContext(ctx)
+// Queue collects the statements a handler stages for one event. Its Exec
+// queues a statement and answers at once, with an empty command tag: the
+// statement runs later, so a handler's writes must need no answer.
+type Queue struct {
+	label  string
+	writes []Write
+}
+
+// Exec stages sql.
+func (q *Queue) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.writes = append(q.writes, Write{SQL: sql, Args: args, Label: q.label})
+	return pgconn.CommandTag{}, nil
+}
+
+// Stage lets a handler of msg stage writes, through the Queue fn is given,
+// into the transaction that delivers msg. They run, in the order of the
+// events and then in the order staged, just before the transaction moves
+// the group's checkpoint past msg, and commit with it: they are applied
+// exactly once, however often the event is delivered. If fn fails, or msg
+// is delivered again within the transaction (after a nack), what fn staged
+// for it before is dropped. what names the handler in errors.
+func Stage(msg *message.Message, what string, fn func(*Queue) error) error {
+	wtx, ok := wmsql.TxFromContext(msg.Context())
 	if !ok {
 		return ErrNoTx
 	}
@@ -424,53 +469,79 @@ func InTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if !ok {
 		return ErrNoTx
 	}
-	return t.run(fn)
+	return t.stage(msg, what, fn)
 }
 
-func (t *Tx) run(fn func(pgx.Tx) error) error {
+func (t *Tx) stage(msg *message.Message, what string, fn func(*Queue) error) error {
+	cp, err := eventstore.CheckpointFromMessage(msg)
+	if err != nil {
+		return err
+	}
+	q := &Queue{label: fmt.Sprintf("%s: event %d (%s)", what, cp.Position, msg.Metadata.Get(eventstore.MetaEventType))}
+	if err := fn(q); err != nil {
+		return err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
 		return ErrTxDone
 	}
-	if t.doomed != nil {
-		return nil // see below: the whole transaction is rolled back
+	for i := range t.staged {
+		if t.staged[i].id == msg.UUID {
+			t.staged[i].writes = q.writes
+			return nil
+		}
 	}
-	err := fn(t.tx)
-	if mustRestart(err) {
-		// The subscriber's transaction is REPEATABLE READ: once another
-		// transaction has changed a row this one must write (a replay
-		// moving a projection's checkpoint), or a deadlock was broken
-		// against it, every retry inside it fails the same way until the
-		// ack deadline. Returning the error would only make Watermill
-		// resend the message into the same transaction. Instead the
-		// handler is told it succeeded, and the acknowledgement fails
-		// (ExecContext), which makes the subscriber roll the whole
-		// transaction back and deliver its messages again in a new one.
-		t.doomed = err
-		return nil
-	}
-	return err
+	t.staged = append(t.staged, staged{id: msg.UUID, cp: cp, writes: q.writes})
+	return nil
 }
 
-// mustRestart reports whether err leaves a transaction that cannot succeed.
-func mustRestart(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
-}
-
-// ExecContext is used by the subscriber only to acknowledge messages.
+// ExecContext is used by the subscriber to acknowledge messages (ackSQL),
+// and once, before it subscribes, to create the group's checkpoint. The
+// staged writes of the events it acknowledges go first, in the same round
+// trip; those of events it does not (the subscriber gave up on them: it is
+// closing) are dropped, and the events delivered again.
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.doomed != nil {
-		// "could not serialize" is one of the hints that makes the backoff
-		// retry at once.
-		return nil, fmt.Errorf("bus: could not serialize access, the transaction starts over: %w", t.doomed)
+	if query != ackSQL || len(args) != 3 {
+		tag, err := t.tx.Exec(ctx, query, args...)
+		return wmsql.PgxResult{CommandTag: tag}, err
 	}
-	t.acked = true
-	tag, err := t.tx.Exec(ctx, query, args...)
-	return wmsql.PgxResult{CommandTag: tag}, err
+	txID, err := strconv.ParseUint(fmt.Sprint(args[1]), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("bus: acknowledgement: %w", err)
+	}
+	position, _ := args[2].(int64)
+	acked := eventstore.Checkpoint{TxID: txID, Position: position}
+
+	var b pgx.Batch
+	var labels []string
+	for _, s := range t.staged {
+		if acked.Less(s.cp) {
+			continue
+		}
+		for _, w := range s.writes {
+			b.Queue(w.SQL, w.Args...)
+			labels = append(labels, w.Label)
+		}
+	}
+	b.Queue(query, args...)
+	labels = append(labels, "acknowledge")
+	results := t.tx.SendBatch(ctx, &b)
+	var tag pgconn.CommandTag
+	for _, label := range labels {
+		if tag, err = results.Exec(); err != nil {
+			results.Close()
+			return nil, fmt.Errorf("%s: %w", label, err)
+		}
+	}
+	if err := results.Close(); err != nil {
+		return nil, err
+	}
+	t.staged = nil
+	t.acked = &acked
+	return wmsql.PgxResult{CommandTag: tag}, nil
 }
 
 func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
@@ -483,8 +554,8 @@ func (t *Tx) Commit() error {
 	defer t.mu.Unlock()
 	t.done = true
 	err := t.tx.Commit(t.ctx)
-	if err == nil && t.acked {
-		t.committed()
+	if err == nil && t.acked != nil {
+		t.committed(*t.acked)
 	}
 	return err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobboard/jobboard/auth"
@@ -64,14 +63,11 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 	if err != nil {
 		return uuid.Nil, err
 	}
-	opts := []eventstore.AppendOption{eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
-		return claimApplication(ctx, tx, jobID, caller.UserID, id)
-	})}
+	opts := []eventstore.AppendOption{claimApplication(jobID, caller.UserID, id)}
 	if file := application.Resume(); file != nil {
-		opts = append(opts, eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO resume_blobs (application_id, sha256, size, content) VALUES ($1, $2, $3, $4)`,
-				id, file.SHA256, file.Size, resume.Content)
-			return err
+		opts = append(opts, eventstore.With(eventstore.Statement{
+			SQL:  `INSERT INTO resume_blobs (application_id, sha256, size, content) VALUES ($1, $2, $3, $4)`,
+			Args: []any{id, file.SHA256, file.Size, resume.Content},
 		}))
 	}
 	_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamApplication, ID: id}, 0, events, applicationServing, opts...)
@@ -83,12 +79,16 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 
 // claimApplication records that applicant applied to job; a second claim
 // is a conflict.
-func claimApplication(ctx context.Context, tx pgx.Tx, jobID, applicantID, applicationID uuid.UUID) error {
-	_, err := tx.Exec(ctx, `INSERT INTO application_claims (job_id, applicant_id, application_id) VALUES ($1, $2, $3)`,
-		jobID, applicantID, applicationID)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "application_claims_pkey" {
-		return errAlreadyApplied
-	}
-	return err
+func claimApplication(jobID, applicantID, applicationID uuid.UUID) eventstore.AppendOption {
+	return eventstore.With(eventstore.Statement{
+		SQL:  `INSERT INTO application_claims (job_id, applicant_id, application_id) VALUES ($1, $2, $3)`,
+		Args: []any{jobID, applicantID, applicationID},
+		OnError: func(err error) error {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "application_claims_pkey" {
+				return errAlreadyApplied
+			}
+			return err
+		},
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobboard/jobboard/domain"
@@ -56,9 +55,7 @@ func (h *Handlers) RegisterUser(ctx context.Context, cmd RegisterUser) (*domain.
 	}
 	_, err = h.appendAndWait(eventstore.WithActor(ctx, id), eventstore.Stream{Type: domain.StreamUser, ID: id}, 0, events,
 		[]string{projections.Users},
-		eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
-			return insertCredentials(ctx, tx, id, user.Email(), hash)
-		}))
+		insertCredentials(id, user.Email(), hash))
 	if err != nil {
 		return nil, err
 	}
@@ -93,15 +90,20 @@ func mergeInvalid(domainErr error, passwordProblem, role string, roleErr error) 
 	return v.Err()
 }
 
-func insertCredentials(ctx context.Context, tx pgx.Tx, id uuid.UUID, email, hash string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)`, id, email, hash)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_key" {
-		return &domain.Error{
-			Kind:    domain.KindConflict,
-			Message: "an account with this email already exists",
-			Fields:  []domain.FieldError{{Field: "email", Message: "is already registered"}},
-		}
-	}
-	return err
+func insertCredentials(id uuid.UUID, email, hash string) eventstore.AppendOption {
+	return eventstore.With(eventstore.Statement{
+		SQL:  `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)`,
+		Args: []any{id, email, hash},
+		OnError: func(err error) error {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_key" {
+				return &domain.Error{
+					Kind:    domain.KindConflict,
+					Message: "an account with this email already exists",
+					Fields:  []domain.FieldError{{Field: "email", Message: "is already registered"}},
+				}
+			}
+			return err
+		},
+	})
 }

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,11 +19,10 @@ type Filter struct {
 	// After skips the events at or before a checkpoint (for following
 	// the log).
 	After Checkpoint
-	// Follow keeps to the events no running transaction can still come
-	// before (as ReadAll does), so that the next query, After the last one
-	// returned, skips nothing. Without it every committed event is
-	// selected: an audit question must not miss events because some
-	// unrelated transaction on the cluster is still running.
+	// Follow keeps to the events below the horizon (as ReadAll does), so
+	// that the next query, After the last one returned, skips nothing.
+	// Without it every committed event is selected: an audit question must
+	// not miss events because an append is still running.
 	Follow bool
 	Limit  int
 }
@@ -41,16 +41,25 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Record, error) {
 	if !f.Until.IsZero() {
 		until = &f.Until
 	}
+	// Without Follow, a horizon above every id reads every committed event.
+	horizon := uint64(math.MaxInt64)
+	if f.Follow {
+		h, err := Horizon(ctx, s.pool)
+		if err != nil {
+			return nil, err
+		}
+		horizon = h
+	}
 	rows, err := s.pool.Query(ctx, selectRecordSQL+`
 WHERE (tx_id, position) > ($1::text::xid8, $2)
-  AND (NOT $9 OR tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+  AND tx_id < $9::text::xid8
   AND ($3::uuid IS NULL OR stream_id = $3)
   AND ($4::uuid IS NULL OR actor_id = $4)
   AND ($5 = '' OR event_type = $5)
   AND ($6::timestamptz IS NULL OR occurred_at >= $6)
   AND ($7::timestamptz IS NULL OR occurred_at < $7)
 ORDER BY tx_id, position
-LIMIT $8`, fmt.Sprint(f.After.TxID), f.After.Position, nullUUID(f.StreamID), nullUUID(f.ActorID), f.Type, since, until, limit, f.Follow)
+LIMIT $8`, fmt.Sprint(f.After.TxID), f.After.Position, nullUUID(f.StreamID), nullUUID(f.ActorID), f.Type, since, until, limit, fmt.Sprint(horizon))
 	if err != nil {
 		return nil, fmt.Errorf("query log: %w", err)
 	}

@@ -3,7 +3,9 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -100,29 +102,98 @@ func Events(records []Record) ([]domain.Event, error) {
 	return events, nil
 }
 
-// Message metadata keys, so that a handler can skip events it does not
-// handle without decoding the payload.
+// Message metadata keys. A message on the events topic is one record: its
+// id is the event's, its payload the event's data, and its metadata the
+// rest, so that a handler can skip events it does not handle without
+// decoding anything.
 const (
-	MetaEventType  = "event_type"
-	MetaStreamType = "stream_type"
+	MetaEventType     = "event_type"
+	MetaStreamType    = "stream_type"
+	metaPosition      = "position"
+	metaTxID          = "tx_id"
+	metaStreamID      = "stream_id"
+	metaVersion       = "version"
+	metaSchemaVersion = "schema_version"
+	metaActorID       = "actor_id"
+	metaCorrelationID = "correlation_id"
+	metaCausationID   = "causation_id"
+	metaRequestID     = "request_id"
+	metaOccurredAt    = "occurred_at"
 )
 
-func (r Record) message() (*message.Message, error) {
-	payload, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
+// Message is the Watermill message that delivers r.
+func (r Record) Message() *message.Message {
+	msg := message.NewMessage(r.EventID.String(), message.Payload(r.Data))
+	msg.Metadata = message.Metadata{
+		MetaEventType:     r.Type,
+		MetaStreamType:    r.StreamType,
+		metaPosition:      strconv.FormatInt(r.Position, 10),
+		metaTxID:          strconv.FormatUint(r.TxID, 10),
+		metaStreamID:      r.StreamID.String(),
+		metaVersion:       strconv.FormatInt(r.Version, 10),
+		metaSchemaVersion: strconv.Itoa(r.SchemaVersion),
+		metaOccurredAt:    r.OccurredAt.Format(time.RFC3339Nano),
 	}
-	msg := message.NewMessage(r.EventID.String(), payload)
-	msg.Metadata.Set(MetaEventType, r.Type)
-	msg.Metadata.Set(MetaStreamType, r.StreamType)
-	return msg, nil
+	if r.Metadata.ActorID != uuid.Nil {
+		msg.Metadata[metaActorID] = r.Metadata.ActorID.String()
+	}
+	for key, v := range map[string]string{metaCorrelationID: r.Metadata.CorrelationID,
+		metaCausationID: r.Metadata.CausationID, metaRequestID: r.Metadata.RequestID} {
+		if v != "" {
+			msg.Metadata[key] = v
+		}
+	}
+	return msg
 }
 
-// RecordFromMessage reads the record that Append published.
+// RecordFromMessage reads the record a message on the events topic
+// delivers.
 func RecordFromMessage(msg *message.Message) (Record, error) {
-	var r Record
-	if err := json.Unmarshal(msg.Payload, &r); err != nil {
+	m := msg.Metadata
+	r := Record{
+		Type:       m.Get(MetaEventType),
+		StreamType: m.Get(MetaStreamType),
+		Data:       json.RawMessage(msg.Payload),
+		Metadata: Metadata{
+			CorrelationID: m.Get(metaCorrelationID),
+			CausationID:   m.Get(metaCausationID),
+			RequestID:     m.Get(metaRequestID),
+		},
+	}
+	var errs []error
+	parse := func(key string, f func(string) error) {
+		if err := f(m.Get(key)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	parse(metaPosition, func(v string) (err error) { r.Position, err = strconv.ParseInt(v, 10, 64); return })
+	parse(metaTxID, func(v string) (err error) { r.TxID, err = strconv.ParseUint(v, 10, 64); return })
+	parse(metaVersion, func(v string) (err error) { r.Version, err = strconv.ParseInt(v, 10, 64); return })
+	parse(metaSchemaVersion, func(v string) (err error) { r.SchemaVersion, err = strconv.Atoi(v); return })
+	parse(metaOccurredAt, func(v string) (err error) { r.OccurredAt, err = time.Parse(time.RFC3339Nano, v); return })
+	parse(metaStreamID, func(v string) (err error) { r.StreamID, err = uuid.Parse(v); return })
+	if err := r.EventID.UnmarshalText([]byte(msg.UUID)); err != nil {
+		errs = append(errs, fmt.Errorf("id: %w", err))
+	}
+	if v := m.Get(metaActorID); v != "" {
+		parse(metaActorID, func(v string) (err error) { r.Metadata.ActorID, err = uuid.Parse(v); return })
+	}
+	if r.Type == "" {
+		errs = append(errs, errors.New("no event type"))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return Record{}, fmt.Errorf("message %s is not an event record: %w", msg.UUID, err)
 	}
 	return r, nil
+}
+
+// CheckpointFromMessage reads the place in the log of the event a message
+// on the events topic delivers, without the rest of the record.
+func CheckpointFromMessage(msg *message.Message) (Checkpoint, error) {
+	txID, err1 := strconv.ParseUint(msg.Metadata.Get(metaTxID), 10, 64)
+	position, err2 := strconv.ParseInt(msg.Metadata.Get(metaPosition), 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return Checkpoint{}, fmt.Errorf("message %s is not an event record: %w", msg.UUID, err)
+	}
+	return Checkpoint{TxID: txID, Position: position}, nil
 }

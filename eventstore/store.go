@@ -1,9 +1,11 @@
 // Package eventstore is the append-only log of domain events in PostgreSQL.
 //
-// Appending an event and publishing it to the Watermill topic happen in one
-// pgx transaction: an event is never stored without being published, nor
+// The log is also the Watermill topic the subscribers read (the schema
+// adapter in bus reads the events table), so appending an event is
+// publishing it: an event is never stored without being published, nor
 // published without being stored. Readers of the whole log see events in
-// Checkpoint order and never miss one that commits late.
+// Checkpoint order, stop at the horizon (horizon.go) and never miss one
+// that commits late.
 package eventstore
 
 import (
@@ -11,12 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,8 +41,6 @@ type Store struct {
 	pool     *pgxpool.Pool
 	now      func() time.Time
 	appended func()
-	schema   wmsql.DefaultPostgreSQLSchema
-	logger   watermill.LoggerAdapter
 }
 
 // Option configures a Store.
@@ -53,9 +49,10 @@ type Option func(*Store)
 // WithClock makes the store stamp events with now instead of time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// OnAppended registers f to run after every committed append, so that
-// subscribers can be woken instead of waiting for their next poll. f must not
-// block.
+// OnAppended registers f to run after every append, so that subscribers
+// can be woken instead of waiting for their next poll. It runs after a
+// failed append too: while it ran, it held back the events of appends that
+// committed meanwhile (see Horizon). f must not block.
 func OnAppended(f func()) Option { return func(s *Store) { s.appended = f } }
 
 // New returns a store over pool.
@@ -64,7 +61,6 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		pool:     pool,
 		now:      time.Now,
 		appended: func() {},
-		logger:   watermill.NewSlogLogger(slog.Default()),
 	}
 	for _, o := range opts {
 		o(s)
@@ -90,13 +86,33 @@ func (a Appended) Last() Checkpoint {
 type AppendOption func(*appendConfig)
 
 type appendConfig struct {
-	within []func(context.Context, pgx.Tx) error
+	statements []Statement
+	within     []func(context.Context, pgx.Tx) error
 }
 
-// Within runs f inside the append's transaction, after the events are
-// inserted and before the commit: for state that must be written together
-// with the events but does not belong in the log (credentials, file bytes).
-// An error from f rolls the whole append back and is returned as is.
+// Statement is a write that must commit with the events but does not
+// belong in the log (credentials, file bytes). It needs no answer, so it
+// travels with the events' inserts, in the same round trip.
+type Statement struct {
+	SQL  string
+	Args []any
+	// OnError, when set, turns the statement's error into the append's (a
+	// unique violation into a conflict the caller can name, say); nil
+	// keeps the error as it is.
+	OnError func(error) error
+}
+
+// With adds a statement to the append's transaction, after the events'
+// inserts. Its error rolls the whole append back.
+func With(s Statement) AppendOption {
+	return func(c *appendConfig) { c.statements = append(c.statements, s) }
+}
+
+// Within runs f inside the append's transaction, after the events and the
+// statements of With are written and before the commit. An error from f
+// rolls the whole append back and is returned as is. It costs the append a
+// transaction of its own making (BEGIN, then COMMIT, each a round trip):
+// prefer With for writes that need no answer.
 func Within(f func(context.Context, pgx.Tx) error) AppendOption {
 	return func(c *appendConfig) { c.within = append(c.within, f) }
 }
@@ -105,6 +121,12 @@ func Within(f func(context.Context, pgx.Tx) error) AppendOption {
 // (0 for a new stream). A stale expectedVersion, whether the caller read long
 // ago or a concurrent writer won the race, gives an error wrapping
 // ErrConflict and appends nothing.
+//
+// The events are the topic the subscribers read (the log is the outbox):
+// once the append has committed they are delivered, and nothing is
+// delivered that did not commit. Without Within, the whole append is one
+// round trip: the inserts and the statements of With are sent together and
+// run in one implicit transaction, committed when they all succeed.
 func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64, events []domain.Event, opts ...AppendOption) (Appended, error) {
 	if len(events) == 0 {
 		return Appended{}, errors.New("eventstore: append of no events")
@@ -113,49 +135,49 @@ func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64
 	for _, o := range opts {
 		o(&cfg)
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
-	if err != nil {
-		return Appended{}, fmt.Errorf("begin append: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-
-	records, err := s.insert(ctx, tx, stream, expectedVersion, events, MetadataFrom(ctx))
+	records, err := s.records(stream, expectedVersion, events, MetadataFrom(ctx))
 	if err != nil {
 		return Appended{}, err
 	}
-	for _, f := range cfg.within {
-		if err := f(ctx, tx); err != nil {
-			return Appended{}, err
-		}
+	// Whatever the outcome, subscribers are told: a failed append may have
+	// held back the events of others while it ran.
+	defer s.appended()
+	if len(cfg.within) == 0 {
+		err = s.send(ctx, s.pool, stream, expectedVersion, records, cfg.statements)
+	} else {
+		err = s.appendInTx(ctx, stream, expectedVersion, records, cfg)
 	}
-	if err := s.publish(ctx, tx, records); err != nil {
+	if err != nil {
 		return Appended{}, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return Appended{}, fmt.Errorf("commit append: %w", err)
-	}
-	s.appended()
 	return Appended{Records: records}, nil
 }
 
-const currentVersionSQL = `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`
-
-const insertEventSQL = `
-INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version,
-                    data, actor_id, correlation_id, causation_id, request_id, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-RETURNING position, tx_id::text::bigint`
-
-func (s *Store) insert(ctx context.Context, tx pgx.Tx, stream Stream, expected int64, events []domain.Event, meta Metadata) ([]Record, error) {
-	var current int64
-	if err := tx.QueryRow(ctx, currentVersionSQL, stream.ID).Scan(&current); err != nil {
-		return nil, fmt.Errorf("read stream version: %w", err)
+func (s *Store) appendInTx(ctx context.Context, stream Stream, expected int64, records []Record, cfg appendConfig) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("begin append: %w", err)
 	}
-	if current != expected {
-		return nil, conflict(stream, expected, current)
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if err := s.send(ctx, tx, stream, expected, records, cfg.statements); err != nil {
+		return err
 	}
+	for _, f := range cfg.within {
+		if err := f(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit append: %w", err)
+	}
+	return nil
+}
+
+// records makes the records of events as they will be stored, all but
+// their place in the log.
+func (s *Store) records(stream Stream, expected int64, events []domain.Event, meta Metadata) ([]Record, error) {
 	now := s.now().UTC().Truncate(time.Microsecond)
-	records := make([]Record, 0, len(events))
+	records := make([]Record, len(events))
 	for i, e := range events {
 		data, err := json.Marshal(e)
 		if err != nil {
@@ -165,7 +187,7 @@ func (s *Store) insert(ctx context.Context, tx pgx.Tx, stream Stream, expected i
 		if err != nil {
 			return nil, err
 		}
-		r := Record{
+		records[i] = Record{
 			EventID:       id,
 			StreamType:    stream.Type,
 			StreamID:      stream.ID,
@@ -176,48 +198,82 @@ func (s *Store) insert(ctx context.Context, tx pgx.Tx, stream Stream, expected i
 			Metadata:      meta,
 			OccurredAt:    now,
 		}
-		var txID int64
-		err = tx.QueryRow(ctx, insertEventSQL,
-			r.EventID, r.StreamType, r.StreamID, r.Version, r.Type, r.SchemaVersion,
-			r.Data, nullUUID(meta.ActorID), meta.CorrelationID, meta.CausationID, meta.RequestID, r.OccurredAt,
-		).Scan(&r.Position, &txID)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key" {
-			return nil, conflict(stream, expected, -1)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("insert %s: %w", r.Type, err)
-		}
-		r.TxID = uint64(txID)
-		records = append(records, r)
 	}
 	return records, nil
 }
 
-func (s *Store) publish(ctx context.Context, tx pgx.Tx, records []Record) error {
-	// A publisher over the transaction is cheap and lives only as long as it.
-	pub, err := wmsql.NewPublisher(wmsql.TxFromPgx(tx), wmsql.PublisherConfig{SchemaAdapter: s.schema}, s.logger)
-	if err != nil {
-		return err
-	}
-	msgs := make([]*message.Message, len(records))
+// The first insert of an append checks the stream's version: the
+// unique (stream_id, stream_version) catches a writer that lost a race,
+// events_expect_version one that expected a version the stream has not
+// reached. Being the transaction's first write, the insert also takes the
+// events table's write lock before the transaction gets its id, which the
+// horizon relies on (horizon.go).
+const (
+	insertColumnsSQL = `
+INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version,
+                    data, actor_id, correlation_id, causation_id, request_id, occurred_at)`
+	insertFirstEventSQL = insertColumnsSQL + `
+SELECT $1::uuid, $2::text, $3::uuid, $4::bigint, $5::text, $6::integer, $7::jsonb, $8::uuid, $9::text, $10::text,
+       $11::text, $12::timestamptz
+WHERE events_expect_version($3::uuid, $4::bigint - 1)
+RETURNING position, tx_id`
+	insertNextEventSQL = insertColumnsSQL + `
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING position, tx_id`
+)
+
+// batcher sends a batch: the pool (one implicit transaction) or a
+// transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// send inserts records and runs statements, in one round trip, and fills
+// in the records' places in the log.
+func (s *Store) send(ctx context.Context, db batcher, stream Stream, expected int64, records []Record, statements []Statement) error {
+	var b pgx.Batch
 	for i, r := range records {
-		if msgs[i], err = r.message(); err != nil {
+		sql := insertNextEventSQL
+		if i == 0 {
+			sql = insertFirstEventSQL
+		}
+		b.Queue(sql, r.EventID, r.StreamType, r.StreamID, r.Version, r.Type, r.SchemaVersion,
+			[]byte(r.Data), nullUUID(r.Metadata.ActorID), r.Metadata.CorrelationID, r.Metadata.CausationID,
+			r.Metadata.RequestID, r.OccurredAt)
+	}
+	for _, st := range statements {
+		b.Queue(st.SQL, st.Args...)
+	}
+	results := db.SendBatch(ctx, &b)
+	defer results.Close()
+	for i := range records {
+		r := &records[i]
+		err := results.QueryRow().Scan(&r.Position, &r.TxID)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_key" {
+			return conflict(stream, expected)
+		}
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", r.Type, err)
+		}
+	}
+	for _, st := range statements {
+		if _, err := results.Exec(); err != nil {
+			if st.OnError != nil {
+				return st.OnError(err)
+			}
 			return err
 		}
-		msgs[i].SetContext(ctx)
 	}
-	if err := pub.Publish(Topic, msgs...); err != nil {
-		return fmt.Errorf("publish events: %w", err)
+	// Close reports the commit of the implicit transaction.
+	if err := results.Close(); err != nil {
+		return fmt.Errorf("commit append: %w", err)
 	}
 	return nil
 }
 
-func conflict(stream Stream, expected, current int64) error {
+func conflict(stream Stream, expected int64) error {
 	cause := fmt.Errorf("%w: %s %s expected at version %d", ErrConflict, stream.Type, stream.ID, expected)
-	if current >= 0 {
-		cause = fmt.Errorf("%w, found %d", cause, current)
-	}
 	return &domain.Error{
 		Kind:    domain.KindConflict,
 		Message: "the resource was changed by someone else; reload it and try again",
@@ -249,9 +305,9 @@ func (s *Store) ReadStream(ctx context.Context, streamID uuid.UUID) ([]Record, e
 }
 
 // ReadAll returns up to limit events that come after the checkpoint, in log
-// order. It only returns events of transactions older than every transaction
-// still running, so a transaction that commits later can never have its
-// events land behind a checkpoint a reader has already passed.
+// order. It only returns events below the horizon, so an append that
+// commits later can never have its events land behind a checkpoint a
+// reader has already passed.
 func (s *Store) ReadAll(ctx context.Context, after Checkpoint, limit int) ([]Record, error) {
 	return ReadAll(ctx, s.pool, after, limit)
 }
@@ -262,33 +318,31 @@ type Querier interface {
 }
 
 // ReadAll is Store.ReadAll through q, so that a reader can read the log
-// inside its own transaction.
+// inside its own transaction. It reads the horizon and then the events, in
+// two statements: q must not be a transaction whose snapshot was taken
+// before (REPEATABLE READ after its first statement).
 func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Record, error) {
+	h, err := Horizon(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := q.Query(ctx, selectRecordSQL+`
 WHERE (tx_id, position) > ($1::text::xid8, $2)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND tx_id < $3::text::xid8
 ORDER BY tx_id, position
-LIMIT $3`, fmt.Sprint(after.TxID), after.Position, limit)
+LIMIT $4`, fmt.Sprint(after.TxID), after.Position, fmt.Sprint(h), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}
 	return scanRecords(rows)
 }
 
-// Head is the checkpoint of the newest event that readers can see now.
+// Head is a checkpoint that no event still to commit can come before: the
+// newest event below the horizon, as far as the horizon's own statement
+// saw. Reading up to it later reads everything up to it.
 func (s *Store) Head(ctx context.Context) (Checkpoint, error) {
-	var c Checkpoint
-	err := s.pool.QueryRow(ctx, `
-SELECT tx_id, position FROM events
-WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY tx_id DESC, position DESC LIMIT 1`).Scan(&c.TxID, &c.Position)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Checkpoint{}, nil
-	}
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("read log head: %w", err)
-	}
-	return c, nil
+	_, head, err := HorizonAndHead(ctx, s.pool)
+	return head, err
 }
 
 func scanRecords(rows pgx.Rows) ([]Record, error) {
@@ -307,8 +361,15 @@ func scanRecords(rows pgx.Rows) ([]Record, error) {
 	return records, nil
 }
 
+// SelectRecordSQL selects the columns ScanRecord reads, from the events
+// table: add the WHERE and ORDER BY.
+const SelectRecordSQL = selectRecordSQL
+
+// ScanRecord reads the row of SelectRecordSQL that row is at.
+func ScanRecord(row interface{ Scan(...any) error }) (Record, error) { return scanRecord(row) }
+
 // scanRecord reads the row of selectRecordSQL that rows is at.
-func scanRecord(rows pgx.Rows) (Record, error) {
+func scanRecord(rows interface{ Scan(...any) error }) (Record, error) {
 	var r Record
 	var data []byte
 	// tx_id is scanned as it is (pgx reads xid8 into a uint64): a cast

@@ -2,7 +2,6 @@ package eventstore_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -85,17 +84,6 @@ func waitVisible(t *testing.T, ctx context.Context, store *eventstore.Store, cp 
 		}
 		return !head.Less(cp)
 	})
-}
-
-func publishedCount(t *testing.T, ctx context.Context, stream eventstore.Stream) int {
-	t.Helper()
-	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM watermill_events WHERE payload->>'stream_id' = $1`,
-		stream.ID.String()).Scan(&n)
-	if err != nil {
-		t.Fatalf("count published events: %v", err)
-	}
-	return n
 }
 
 func TestAppendToNewStreamAndReadIt(t *testing.T) {
@@ -197,9 +185,8 @@ func TestStaleExpectedVersionConflicts(t *testing.T) {
 			is.True(errors.Is(err, eventstore.ErrConflict))   // the cause is a version conflict
 			is.Equal(domain.KindOf(err), domain.KindConflict) // and the caller sees a conflict
 			read, err := store.ReadStream(ctx, stream.ID)
-			is.NoErr(err)                               // read the stream
-			is.Equal(len(read), 2)                      // nothing was appended
-			is.Equal(publishedCount(t, ctx, stream), 2) // nothing was published
+			is.NoErr(err)          // read the stream
+			is.Equal(len(read), 2) // nothing was appended
 		})
 	}
 }
@@ -258,57 +245,46 @@ func TestConcurrentAppendsToOneStreamOneWins(t *testing.T) {
 		is.Equal(r.EventID, winners[0].Records[i].EventID) // both from the winner, not interleaved
 		is.Equal(r.Version, int64(i+1))
 	}
-	is.Equal(publishedCount(t, ctx, stream), 2) // and only they were published
 }
 
-func TestAppendPublishesInTheSameTransaction(t *testing.T) {
+// The log is the topic: the subscribers deliver each stored record as a
+// Watermill message, and a handler reads the same record back from it.
+func TestRecordTravelsAsAMessage(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	store := eventstore.New(db.Pool)
-	stream, events := someEvents(t, 3)
-	ctx = eventstore.WithActor(ctx, uuid.New())
-
-	appended, err := store.Append(ctx, stream, 0, events)
+	stream, events := someEvents(t, 2)
+	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{ActorID: uuid.New(), CorrelationID: "c", CausationID: "d", RequestID: "r"})
+	_, err := store.Append(ctx, stream, 0, events)
 	is.NoErr(err) // append
+	stored, err := store.ReadStream(ctx, stream.ID)
+	is.NoErr(err) // read them back as the log stores them
 
-	rows, err := db.Pool.Query(ctx, `
-SELECT uuid, transaction_id::text::bigint, payload::text, metadata::text FROM watermill_events
-WHERE payload->>'stream_id' = $1 ORDER BY transaction_id, "offset"`, stream.ID.String())
-	is.NoErr(err) // query the topic table
-	type published struct {
-		uuid     string
-		txID     int64
-		payload  string
-		metadata string
-	}
-	var got []published
-	for rows.Next() {
-		var p published
-		is.NoErr(rows.Scan(&p.uuid, &p.txID, &p.payload, &p.metadata)) // scan a published message
-		got = append(got, p)
-	}
-	is.NoErr(rows.Err())  // read the topic table
-	is.Equal(len(got), 3) // one message per event
-	for i, p := range got {
-		want := appended.Records[i]
-		is.Equal(p.uuid, want.EventID.String()) // the message id is the event id, in order
-		is.Equal(uint64(p.txID), want.TxID)     // published by the appending transaction
-		msg := message.NewMessage(p.uuid, []byte(p.payload))
-		r, err := eventstore.RecordFromMessage(msg)
-		is.NoErr(err)                               // the payload is a record
-		is.Equal(r.Checkpoint(), want.Checkpoint()) // with the event's place in the log
-		is.Equal(r.EventID, want.EventID)
-		is.Equal(r.Version, want.Version)
-		is.Equal(r.Metadata, want.Metadata)
-		is.True(r.OccurredAt.Equal(want.OccurredAt))
-		e, err := r.Event()
-		is.NoErr(err)          // the published data decodes
+	for i, want := range stored {
+		msg := want.Message()
+		is.Equal(msg.UUID, want.EventID.String())                                // the message id is the event id
+		is.Equal(msg.Metadata.Get(eventstore.MetaEventType), "UserRegistered")   // handlers can filter on the type
+		is.Equal(msg.Metadata.Get(eventstore.MetaStreamType), domain.StreamUser) // and on the stream type
+		got, err := eventstore.RecordFromMessage(msg)
+		is.NoErr(err) // the message is a record
+		is.True(got.OccurredAt.Equal(want.OccurredAt))
+		got.OccurredAt = want.OccurredAt
+		is.Equal(got, want) // the same record
+		cp, err := eventstore.CheckpointFromMessage(msg)
+		is.NoErr(err)                   // its place in the log reads alone
+		is.Equal(cp, want.Checkpoint()) // too
+		e, err := got.Event()
+		is.NoErr(err)          // the data decodes
 		is.Equal(e, events[i]) // into the appended event
-		var meta map[string]string
-		is.NoErr(json.Unmarshal([]byte(p.metadata), &meta))          // message metadata is JSON
-		is.Equal(meta[eventstore.MetaEventType], "UserRegistered")   // handlers can filter on the type
-		is.Equal(meta[eventstore.MetaStreamType], domain.StreamUser) // and on the stream type
 	}
+	without := stored[0]
+	without.Metadata = eventstore.Metadata{}
+	got, err := eventstore.RecordFromMessage(without.Message())
+	is.NoErr(err)                                 // a record without metadata
+	is.Equal(got.Metadata, eventstore.Metadata{}) // reads back without
+
+	_, err = eventstore.RecordFromMessage(message.NewMessage("not-a-uuid", []byte(`{}`)))
+	is.True(err != nil) // a message that is not a record is refused
 }
 
 func TestWithinRunsInTheAppendTransaction(t *testing.T) {
@@ -333,9 +309,11 @@ func TestWithinRunsInTheAppendTransaction(t *testing.T) {
 		is := is.New(t)
 		stream, events := someEvents(t, 1)
 		_, err := store.Append(ctx, stream, 0, events, writeCredentials(stream.ID))
-		is.NoErr(err)                               // append with a hook
-		is.Equal(credentials(t, stream.ID), 1)      // the hook's write committed
-		is.Equal(publishedCount(t, ctx, stream), 1) // and so did the event's publication
+		is.NoErr(err)                          // append with a hook
+		is.Equal(credentials(t, stream.ID), 1) // the hook's write committed
+		read, err := store.ReadStream(ctx, stream.ID)
+		is.NoErr(err)          // read the stream
+		is.Equal(len(read), 1) // and so did the event
 	})
 
 	t.Run("an error rolls everything back", func(t *testing.T) {
@@ -355,10 +333,60 @@ func TestWithinRunsInTheAppendTransaction(t *testing.T) {
 		is.True(errors.Is(err, errRefused)) // the hook's error is returned as is
 		is.Equal(sawOwnEvents, 2)           // the hook ran inside the append
 		read, err := store.ReadStream(ctx, stream.ID)
-		is.NoErr(err)                               // read the stream
-		is.Equal(len(read), 0)                      // no event was stored
-		is.Equal(publishedCount(t, ctx, stream), 0) // none was published
-		is.Equal(credentials(t, stream.ID), 0)      // and the earlier hook's write was undone
+		is.NoErr(err)                          // read the stream
+		is.Equal(len(read), 0)                 // no event was stored
+		is.Equal(credentials(t, stream.ID), 0) // and the earlier hook's write was undone
+	})
+}
+
+// A statement added With an append travels with the events' inserts, in
+// one implicit transaction: both commit or neither does, and its error can
+// be turned into the caller's.
+func TestWithRunsInTheAppendTransaction(t *testing.T) {
+	ctx := testContext(t)
+	store := eventstore.New(db.Pool)
+	credential := func(id uuid.UUID, email string, onError func(error) error) eventstore.AppendOption {
+		return eventstore.With(eventstore.Statement{
+			SQL:     `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, 'hash')`,
+			Args:    []any{id, email},
+			OnError: onError,
+		})
+	}
+	count := func(t *testing.T, table string, id uuid.UUID) int {
+		var n int
+		column := map[string]string{"credentials": "user_id", "events": "stream_id"}[table]
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE `+column+` = $1`, id).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		return n
+	}
+	email := uuid.NewString() + "@example.com"
+
+	t.Run("commits with the events", func(t *testing.T) {
+		is := is.New(t)
+		stream, events := someEvents(t, 2)
+		a, err := store.Append(ctx, stream, 0, events, credential(stream.ID, email, nil))
+		is.NoErr(err)                                     // append with a statement
+		is.Equal(count(t, "credentials", stream.ID), 1)   // the statement committed
+		is.Equal(count(t, "events", stream.ID), 2)        // with the events
+		is.True(a.Records[0].Checkpoint().Less(a.Last())) // which got their places in the log
+		is.Equal(a.Records[0].TxID, a.Last().TxID)        // in one transaction
+	})
+
+	t.Run("its error rolls the events back", func(t *testing.T) {
+		is := is.New(t)
+		stream, events := someEvents(t, 1)
+		errTaken := errors.New("email taken")
+		_, err := store.Append(ctx, stream, 0, events, credential(stream.ID, email, func(err error) error {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+				return errTaken
+			}
+			return err
+		}))
+		is.True(errors.Is(err, errTaken))               // the statement's error, as OnError made it
+		is.Equal(count(t, "events", stream.ID), 0)      // no event was stored
+		is.Equal(count(t, "credentials", stream.ID), 0) // nor the credential
 	})
 }
 
@@ -643,25 +671,35 @@ func TestMetadataFromContext(t *testing.T) {
 }
 
 // TestAuditQueryIsNotHeldBackByRunningTransactions: a one-off audit
-// question sees every committed event, even while some other transaction
-// on the cluster holds an id (which hides later commits from followers);
-// a follower's query keeps to what it can never have to go back for.
+// question sees every committed event, even while an append is still
+// running (which hides later commits from followers); a follower's query
+// keeps to what it can never have to go back for, and waits for running
+// appends only, not for other transactions.
 func TestAuditQueryIsNotHeldBackByRunningTransactions(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	store := eventstore.New(db.Pool)
 
-	// A transaction that holds an id and stays open while the event is
-	// appended and queried.
-	blocker, err := db.Pool.Begin(ctx)
-	is.NoErr(err)                                      // begin the blocking transaction
-	defer blocker.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // only ever rolled back
-	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`)
+	// A transaction that holds an id, but appends nothing, stays open
+	// throughout: it holds back no one.
+	other, err := db.Pool.Begin(ctx)
+	is.NoErr(err)                                    // begin another transaction
+	defer other.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // only ever rolled back
+	_, err = other.Exec(ctx, `SELECT pg_current_xact_id()`)
 	is.NoErr(err) // take a transaction id
+
+	// An append that stays open while the event is appended and queried.
+	running, err := db.Pool.Begin(ctx)
+	is.NoErr(err)                                      // begin the running append
+	defer running.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // only ever rolled back
+	_, err = running.Exec(ctx, `
+INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, occurred_at)
+VALUES ($1, 'user', $2, 1, 'Never', 1, '{}', now())`, uuid.New(), uuid.New())
+	is.NoErr(err) // it has inserted an event
 
 	stream, events := someEvents(t, 1)
 	_, err = store.Append(ctx, stream, 0, events)
-	is.NoErr(err) // append behind the blocker
+	is.NoErr(err) // append behind the running one
 
 	got, err := store.Query(ctx, eventstore.Filter{StreamID: stream.ID})
 	is.NoErr(err)         // audit query
@@ -670,12 +708,10 @@ func TestAuditQueryIsNotHeldBackByRunningTransactions(t *testing.T) {
 
 	held, err := store.Query(ctx, eventstore.Filter{StreamID: stream.ID, Follow: true})
 	is.NoErr(err)          // follower's query
-	is.Equal(len(held), 0) // waits for the blocker: a later page might otherwise skip its events
+	is.Equal(len(held), 0) // waits for the running append: a later page might otherwise skip its event
 
-	is.NoErr(blocker.Rollback(ctx)) // the blocker ends
-	eventually(t, 10*time.Second, "the follower sees the event once nothing older runs", func() bool {
-		held, err := store.Query(ctx, eventstore.Filter{StreamID: stream.ID, Follow: true})
-		is.NoErr(err) // follower's query
-		return len(held) == 1
-	})
+	is.NoErr(running.Rollback(ctx)) // the running append ends
+	held, err = store.Query(ctx, eventstore.Filter{StreamID: stream.ID, Follow: true})
+	is.NoErr(err)          // follower's query
+	is.Equal(len(held), 1) // sees the event at once, though the other transaction still runs
 }

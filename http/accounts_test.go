@@ -306,8 +306,9 @@ SELECT stream_type, event_type, stream_version, data->>'email' FROM events WHERE
 	is.Equal(version, 1)                  // as its first event
 	is.Equal(email, u.Email)              // of this account
 
-	// Every column of every row of the log and of the outbox, as text.
-	for _, table := range []string{"events", "watermill_events"} {
+	// Every column of every row of the log (which is also the message
+	// topic) and of the read model, as text.
+	for _, table := range []string{"events", "users"} {
 		rows, err := db.Pool.Query(ctx, `SELECT t::text FROM `+table+` AS t`)
 		is.NoErr(err) // the table can be read
 		n := 0

@@ -288,10 +288,7 @@ func TestApplicationsApply(t *testing.T) {
 		var logged string
 		is.NoErr(db.Pool.QueryRow(context.Background(), `SELECT data::text FROM events WHERE stream_id = $1`, a.ID).Scan(&logged))
 		is.True(!strings.Contains(logged, "1 0 obj"))     // the log holds no byte of the file
-		is.True(strings.Contains(logged, sha256Hex(pdf))) // but its digest
-		var payload string
-		is.NoErr(db.Pool.QueryRow(context.Background(), `SELECT payload::text FROM watermill_events WHERE uuid = (SELECT event_id::text FROM events WHERE stream_id = $1)`, a.ID).Scan(&payload))
-		is.True(!strings.Contains(payload, "1 0 obj")) // nor does the message
+		is.True(strings.Contains(logged, sha256Hex(pdf))) // but its digest (the log is also what the subscribers read)
 	})
 
 	t.Run("multipart without a file, and a browser's empty file part", func(t *testing.T) {

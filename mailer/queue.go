@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -43,10 +44,16 @@ func NewQueue(pool *pgxpool.Pool) *Queue { return &Queue{pool: pool} }
 // ErrNotFound: no delivery for that application.
 var ErrNotFound = errors.New("no such delivery")
 
+// execer runs a statement that needs no answer: a transaction, or the
+// subscriber's queue of staged writes (bus.Queue).
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // enqueue queues the email about an application, once however often it is
 // called.
-func enqueue(ctx context.Context, tx pgx.Tx, applicationID uuid.UUID) error {
-	_, err := tx.Exec(ctx, `INSERT INTO email_deliveries (application_id) VALUES ($1) ON CONFLICT DO NOTHING`, applicationID)
+func enqueue(ctx context.Context, q execer, applicationID uuid.UUID) error {
+	_, err := q.Exec(ctx, `INSERT INTO email_deliveries (application_id) VALUES ($1) ON CONFLICT DO NOTHING`, applicationID)
 	return err
 }
 

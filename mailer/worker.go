@@ -11,7 +11,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/bus"
@@ -28,7 +27,7 @@ const applicationSubmitted = "ApplicationSubmitted"
 // ApplicationSubmitted. It only inserts a row, in the subscriber's
 // transaction: the mail server is never talked to while that transaction
 // (which holds back every other consumer group) is open.
-func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig) error {
+func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig) error {
 	sub, err := bus.NewSubscriber(pool, ConsumerGroup, relay, cfg, router.Logger())
 	if err != nil {
 		return err
@@ -41,8 +40,7 @@ func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, r
 		if err != nil {
 			return err
 		}
-		ctx := msg.Context()
-		return bus.InTx(ctx, func(tx pgx.Tx) error { return enqueue(ctx, tx, r.StreamID) })
+		return bus.Stage(msg, "mailer", func(q *bus.Queue) error { return enqueue(msg.Context(), q, r.StreamID) })
 	})
 	return nil
 }

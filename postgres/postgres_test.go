@@ -169,7 +169,7 @@ func TestConcurrentMigrationsOfAFreshDatabase(t *testing.T) {
 	}
 	var tables int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
-AND tablename IN ('events', 'watermill_events', 'watermill_offsets_events', 'credentials', 'projection_checkpoints', 'users')`).Scan(&tables)
+AND tablename IN ('events', 'credentials', 'checkpoints', 'users', 'jobs', 'email_deliveries')`).Scan(&tables)
 	is.NoErr(err)       // look up the tables
 	is.Equal(tables, 6) // the schema is there
 	is.True(databaseExists(t, ctx, name))

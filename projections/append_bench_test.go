@@ -171,7 +171,7 @@ func benchmarkAppend(b *testing.B, mode appendMode, writers int) {
 			return 0
 		})
 		began := time.Now()
-		tracker := projections.NewTracker(db.Pool, relay.Signals().Progressed, time.Minute)
+		tracker := projections.NewTracker(db.Pool, relay, time.Minute)
 		if err := tracker.WaitFor(ctx, last, benchNames(projections.All())...); err != nil {
 			b.Fatal(err)
 		}

@@ -76,8 +76,8 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	// the projection's tables (jobs and applications, together, as a
 	// replay does) counts them once.
 	for _, reset := range []string{
-		`DELETE FROM projection_checkpoints WHERE name = 'jobs'`,
-		`DELETE FROM projection_checkpoints WHERE name = 'jobs'; DELETE FROM jobs; DELETE FROM applications`,
+		`DELETE FROM checkpoints WHERE name = 'jobs'`,
+		`DELETE FROM checkpoints WHERE name = 'jobs'; DELETE FROM jobs; DELETE FROM applications`,
 	} {
 		_, err = own.Pool.Exec(ctx, reset)
 		is.NoErr(err)

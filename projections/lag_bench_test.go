@@ -112,7 +112,7 @@ func benchmarkLag(b *testing.B, s lagStrategy) {
 		opts = append(opts, eventstore.OnAppended(relay.Appended))
 	}
 	store := eventstore.New(db.Pool, opts...)
-	tracker := projections.NewTracker(db.Pool, relay.Signals().Progressed, 10*time.Second)
+	tracker := projections.NewTracker(db.Pool, relay, 10*time.Second)
 	users := projections.NewUsersView(db.Pool)
 	all := benchNames(groups)
 
@@ -274,7 +274,7 @@ func benchStartProjectors(b *testing.B, pool *pgxpool.Pool, relay *bus.Relay, cf
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := projections.Register(ctx, router, pool, relay, cfg, projectors...); err != nil {
+	if err := projections.Register(router, pool, relay, cfg, projectors...); err != nil {
 		b.Fatal(err)
 	}
 	done := make(chan error, 1)

@@ -102,7 +102,7 @@ func checkpointOf(t *testing.T, ctx context.Context, q interface {
 	t.Helper()
 	var c checkpointRow
 	var txID int64
-	err := q.QueryRow(ctx, `SELECT tx_id::text::bigint, position, updated_at FROM projection_checkpoints WHERE name = $1`, name).
+	err := q.QueryRow(ctx, `SELECT tx_id::text::bigint, position, updated_at FROM checkpoints WHERE name = $1`, name).
 		Scan(&txID, &c.cp.Position, &c.updatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkpointRow{}, false
@@ -316,7 +316,7 @@ func TestTrackerWaitFor(t *testing.T) {
 	t.Run("times out when no projector runs", func(t *testing.T) {
 		is := is.New(t)
 		const timeout = 300 * time.Millisecond
-		tracker := projections.NewTracker(db.Pool, bus.NewSignal(), timeout)
+		tracker := projections.NewTracker(db.Pool, bus.NewRelay(db.Pool, slog.New(slog.DiscardHandler)), timeout)
 		for _, names := range [][]string{{projections.Users}, {"never-registered"}} {
 			start := time.Now()
 			err := tracker.WaitFor(ctx, cp, names...)
@@ -331,15 +331,15 @@ func TestTrackerWaitFor(t *testing.T) {
 
 	t.Run("returns once the projection has caught up", func(t *testing.T) {
 		is := is.New(t)
-		progress := bus.NewSignal()
-		tracker := projections.NewTracker(db.Pool, progress, 10*time.Second)
+		relay := bus.NewRelay(db.Pool, slog.New(slog.DiscardHandler))
+		tracker := projections.NewTracker(db.Pool, relay, 10*time.Second)
 		name := "tracker-test-" + uuid.NewString()
 		p := renamedProjector{Projector: projections.UsersProjector{}, name: name}
 
 		done := make(chan error, 1)
 		go func() { done <- tracker.WaitFor(ctx, cp, name) }()
 		is.NoErr(projectCommitted(t, ctx, db.Pool, p, appended.Records[0])) // the projection catches up
-		progress.Notify()
+		relay.Signals().Progressed.Notify()
 		select {
 		case err := <-done:
 			is.NoErr(err) // the waiter is released
@@ -356,13 +356,13 @@ func TestTrackerLagging(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	tracker := projections.NewTracker(own.Pool, bus.NewSignal(), time.Second)
+	tracker := projections.NewTracker(own.Pool, bus.NewRelay(own.Pool, slog.New(slog.DiscardHandler)), time.Second)
 	names := []string{projections.Users}
 
 	lagging, err := tracker.Lagging(ctx, names, time.Minute)
 	is.NoErr(err)                                  // read the lag
 	is.Equal(lagging, []string{projections.Users}) // a projection that never started lags
-	_, err = own.Pool.Exec(ctx, `INSERT INTO projection_checkpoints (name) VALUES ($1)`, projections.Users)
+	_, err = own.Pool.Exec(ctx, `INSERT INTO checkpoints (name) VALUES ($1)`, projections.Users)
 	is.NoErr(err) // start it, as Register does
 	lagging, err = tracker.Lagging(ctx, names, time.Minute)
 	is.NoErr(err)             // read the lag
@@ -422,7 +422,7 @@ func startPipeline(t *testing.T, pool *pgxpool.Pool) *pipeline {
 		t.Fatalf("new router: %v", err)
 	}
 	ctx := testCtx(t)
-	if err := projections.Register(ctx, router, pool, relay, bus.SubscriberConfig{}, projections.UsersProjector{}); err != nil {
+	if err := projections.Register(router, pool, relay, bus.SubscriberConfig{}, projections.UsersProjector{}); err != nil {
 		t.Fatalf("register projectors: %v", err)
 	}
 	routerDone := make(chan error, 1)
@@ -445,7 +445,7 @@ func startPipeline(t *testing.T, pool *pgxpool.Pool) *pipeline {
 	return &pipeline{
 		store:   eventstore.New(pool, eventstore.OnAppended(relay.Appended)),
 		relay:   relay,
-		tracker: projections.NewTracker(pool, relay.Signals().Progressed, 15*time.Second),
+		tracker: projections.NewTracker(pool, relay, 15*time.Second),
 	}
 }
 
@@ -552,7 +552,7 @@ func TestEndToEnd(t *testing.T) {
 
 		// While transaction 1 is open, the projection cannot reach
 		// transaction 2's event.
-		impatient := projections.NewTracker(own.Pool, p.relay.Signals().Progressed, 300*time.Millisecond)
+		impatient := projections.NewTracker(own.Pool, p.relay, 300*time.Millisecond)
 		err = impatient.WaitFor(ctx, second.Last(), projections.Users)
 		is.Equal(domain.KindOf(err), domain.KindUnavailable) // held back behind transaction 1
 		_, err = view.Get(ctx, e2.UserID)

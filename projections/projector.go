@@ -51,13 +51,11 @@ func All() []Projector {
 }
 
 // Register adds a handler per projector to router, each with its own
-// consumer group on the events topic.
-func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, projectors ...Projector) error {
+// consumer group on the events topic, named after the projector: its
+// checkpoint is the group's place in the log.
+func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, projectors ...Projector) error {
 	for _, p := range projectors {
-		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
-			return err
-		}
-		sub, err := bus.NewSubscriber(pool, "projection:"+p.Name(), relay, cfg, router.Logger())
+		sub, err := bus.NewSubscriber(pool, p.Name(), relay, cfg, router.Logger())
 		if err != nil {
 			return err
 		}
@@ -66,21 +64,31 @@ func Register(ctx context.Context, router *message.Router, pool *pgxpool.Pool, r
 	return nil
 }
 
+// handler stages what the event changes in the subscriber's transaction:
+// the statements go to the server with the batch's acknowledgement, which
+// moves the projector's checkpoint, and commit with it. The subscriber
+// delivers only events after the checkpoint, which it holds locked for the
+// batch, so each event changes the read model once.
 func handler(p Projector) message.NoPublishHandlerFunc {
+	what := "projection " + p.Name()
 	return func(msg *message.Message) error {
 		r, err := eventstore.RecordFromMessage(msg)
 		if err != nil {
 			return err
 		}
-		ctx := msg.Context()
-		return bus.InTx(ctx, func(tx pgx.Tx) error { return Project(ctx, tx, p, r) })
+		return bus.Stage(msg, what, func(q *bus.Queue) error {
+			if err := p.Apply(r, NewSQLWriter(msg.Context(), q)); err != nil {
+				return fmt.Errorf("%s: event %d (%s): %w", what, r.Position, r.Type, err)
+			}
+			return nil
+		})
 	}
 }
 
 // Project applies r to p's read model within tx, unless p's checkpoint says
-// it has already been applied: delivery is at least once, and an event seen
-// twice must change nothing. The work happens in a savepoint, so a failure
-// leaves tx usable for the redelivery.
+// it has already been applied, and moves the checkpoint: for applying
+// events outside a subscriber (tests, tools). The work happens in a
+// savepoint, so a failure leaves tx usable.
 func Project(ctx context.Context, tx pgx.Tx, p Projector, r eventstore.Record) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
@@ -103,24 +111,15 @@ func Project(ctx context.Context, tx pgx.Tx, p Projector, r eventstore.Record) e
 
 // claim moves the checkpoint to cp if it is behind it, and reports whether
 // it did: false means the event was applied before. A projection without a
-// checkpoint row (Project called without Register, as a replay would) has
-// applied nothing yet, so its row is created rather than every event being
-// skipped.
+// checkpoint row has applied nothing yet, so its row is created rather than
+// every event being skipped.
 func claim(ctx context.Context, tx pgx.Tx, name string, cp eventstore.Checkpoint) (bool, error) {
 	tag, err := tx.Exec(ctx, `
-INSERT INTO projection_checkpoints AS c (name, tx_id, position) VALUES ($1, $2::text::xid8, $3)
+INSERT INTO checkpoints AS c (name, tx_id, position) VALUES ($1, $2::text::xid8, $3)
 ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()
 WHERE (c.tx_id, c.position) < (excluded.tx_id, excluded.position)`, name, fmt.Sprint(cp.TxID), cp.Position)
 	if err != nil {
 		return false, fmt.Errorf("projection %s: advance checkpoint: %w", name, err)
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-func ensureCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string) error {
-	_, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING`, name)
-	if err != nil {
-		return fmt.Errorf("projection %s: create checkpoint: %w", name, err)
-	}
-	return nil
 }

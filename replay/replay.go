@@ -3,7 +3,7 @@
 //
 // For each projection, the rebuild goes into a schema of its own
 // (replay_<name>) holding empty copies of the projection's tables and of
-// projection_checkpoints. The bulk of the log, up to where it ended when
+// checkpoints. The bulk of the log, up to where it ended when
 // the replay began, is folded in memory by the projection's own Apply
 // (projections.MemoryWriter) and copied into the copies with COPY: a row
 // that a thousand events changed is written once. Secondary indexes are
@@ -264,7 +264,7 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 		return fmt.Errorf("replay %s: schema: %w", name, err)
 	}
 	t.deferred = map[string][]string{}
-	names := []string{"projection_checkpoints"}
+	names := []string{"checkpoints"}
 	for _, table := range tables {
 		names = append(names, table.Name)
 	}
@@ -272,7 +272,7 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 		if _, err := r.pool.Exec(ctx, `CREATE TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`); err != nil {
 			return fmt.Errorf("replay %s: copy table %s: %w", name, table, err)
 		}
-		if table == "projection_checkpoints" {
+		if table == "checkpoints" {
 			continue
 		}
 		// Secondary indexes: dropped from the copy, rebuilt later under
@@ -299,7 +299,7 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 			t.deferred[table] = append(t.deferred[table], def)
 		}
 	}
-	if _, err := r.pool.Exec(ctx, `INSERT INTO `+shadow+`.projection_checkpoints (name) VALUES ($1)`, name); err != nil {
+	if _, err := r.pool.Exec(ctx, `INSERT INTO `+shadow+`.checkpoints (name) VALUES ($1)`, name); err != nil {
 		return fmt.Errorf("replay %s: checkpoint: %w", name, err)
 	}
 	return nil
@@ -414,7 +414,7 @@ func (r *run) applyRecords(ctx context.Context, q interface {
 
 // checkpointSQL moves the copy's checkpoint; checkpointArgs are its values.
 func (t *target) checkpointSQL() string {
-	return `UPDATE ` + ident(t.shadow) + `.projection_checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`
+	return `UPDATE ` + ident(t.shadow) + `.checkpoints SET tx_id = $1::text::xid8, position = $2, updated_at = now() WHERE name = $3`
 }
 
 func (t *target) checkpointArgs(cp eventstore.Checkpoint) []any {
@@ -460,7 +460,7 @@ func (r *run) trySwitch(ctx context.Context) error {
 	// The live projectors move their checkpoint before they write: with
 	// the rows locked, they wait here until the switch is done, and then
 	// skip what the copies already hold.
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM public.projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM public.checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names); err != nil {
 		return err
 	}
 	saved, events, applied := r.cp, r.events, r.applied
@@ -489,7 +489,7 @@ func (r *run) trySwitch(ctx context.Context) error {
 			}
 		}
 		tag, err := tx.Exec(ctx, `
-INSERT INTO public.projection_checkpoints AS c (name, tx_id, position) VALUES ($1, $2::text::xid8, $3)
+INSERT INTO public.checkpoints AS c (name, tx_id, position) VALUES ($1, $2::text::xid8, $3)
 ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()
 WHERE (c.tx_id, c.position) <= (excluded.tx_id, excluded.position)`, t.p.Name(), fmt.Sprint(r.cp.TxID), r.cp.Position)
 		if err == nil && tag.RowsAffected() != 1 {

@@ -140,7 +140,7 @@ func leftoverSchemas(t *testing.T, ctx context.Context, pool *pgxpool.Pool) int 
 
 func checkpoints(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[string]int64 {
 	t.Helper()
-	rows, err := pool.Query(ctx, `SELECT name, position FROM projection_checkpoints`)
+	rows, err := pool.Query(ctx, `SELECT name, position FROM checkpoints`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(log))
 	is.NoErr(err)
 	ps := projections.All()
-	is.NoErr(projections.Register(ctx, router, db.Pool, relay, bus.SubscriberConfig{}, ps...))
+	is.NoErr(projections.Register(router, db.Pool, relay, bus.SubscriberConfig{}, ps...))
 	routerDone := make(chan error, 1)
 	go func() { routerDone <- router.Run(context.Background()) }()
 	<-router.Running()
@@ -350,7 +350,7 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 
 	// The live projectors carry on over the new tables; once they have
 	// the whole log, the views must be what a fresh rebuild makes.
-	tracker := projections.NewTracker(db.Pool, relay.Signals().Progressed, 30*time.Second)
+	tracker := projections.NewTracker(db.Pool, relay, 30*time.Second)
 	head := lastEvent(t, ctx, db.Pool)
 	names := []string{projections.Users, projections.Jobs}
 	is.NoErr(tracker.WaitFor(ctx, head, names...)) // the live projectors catch up

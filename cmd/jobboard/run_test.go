@@ -198,7 +198,7 @@ func TestMigrate(t *testing.T) {
 	pool, err := postgres.Open(ctx, dbURL)
 	is.NoErr(err) // the database was created
 	defer pool.Close()
-	for _, table := range []string{"schema_migrations", "events", "watermill_events", "watermill_offsets_events", "credentials", "projection_checkpoints", "users"} {
+	for _, table := range []string{"schema_migrations", "events", "credentials", "checkpoints", "users", "email_deliveries"} {
 		var exists bool
 		is.NoErr(pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, "public."+table).Scan(&exists))
 		if !exists {

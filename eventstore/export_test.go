@@ -1,0 +1,4 @@
+package eventstore
+
+// WidenSQL is widenSQL, for tests.
+const WidenSQL = widenSQL

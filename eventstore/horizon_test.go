@@ -1,0 +1,129 @@
+package eventstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/matryer/is"
+
+	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/internal/testdb"
+)
+
+// holdTransaction begins a transaction on pool, runs sql in it and keeps
+// it open until the test ends; it returns the transaction's id.
+func holdTransaction(t *testing.T, ctx context.Context, pool interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, sql string) (pgx.Tx, uint64) {
+	t.Helper()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.WithoutCancel(ctx)) }) //nolint:errcheck // a no-op once ended
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	var xid uint64
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	return tx, xid
+}
+
+func snapshotXmin(t *testing.T, ctx context.Context) uint64 {
+	t.Helper()
+	var xmin uint64
+	if err := db.Pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&xmin); err != nil {
+		t.Fatal(err)
+	}
+	return xmin
+}
+
+// The horizon waits for running appends only: a transaction in another
+// database of the server (a batch job, a migration, a CREATE DATABASE) and
+// one in this database that does not write to the log hold no reader back,
+// though both hold back pg_snapshot_xmin, the bound readers used before.
+func TestHorizonWaitsOnlyForAppends(t *testing.T) {
+	is := is.New(t)
+	ctx := testContext(t)
+	store := eventstore.New(db.Pool)
+
+	elsewhere := testdb.New(t)
+	_, foreign := holdTransaction(t, ctx, elsewhere.Pool, `CREATE TABLE batch_job (i int)`)
+	_, local := holdTransaction(t, ctx, db.Pool, `CREATE TEMPORARY TABLE scratch (i int) ON COMMIT DROP; INSERT INTO scratch VALUES (1)`)
+
+	stream, events := someEvents(t, 1)
+	a, err := store.Append(ctx, stream, 0, events)
+	is.NoErr(err)                                             // append while both are open
+	is.True(foreign < a.Last().TxID && local < a.Last().TxID) // they are older than the append
+	is.True(snapshotXmin(t, ctx) <= min(foreign, local))      // and hold back the server-wide xmin
+
+	h, err := eventstore.Horizon(ctx, db.Pool)
+	is.NoErr(err)              // read the horizon
+	is.True(h > a.Last().TxID) // it has passed the append
+	head, err := store.Head(ctx)
+	is.NoErr(err)                 // read the head
+	is.True(!head.Less(a.Last())) // which includes the append
+	first := a.Records[0]
+	read, err := store.ReadAll(ctx, eventstore.Checkpoint{TxID: first.TxID, Position: first.Position - 1}, 10)
+	is.NoErr(err)           // read the log from just before the event
+	is.True(len(read) >= 1) // the reader sees it at once
+	is.Equal(read[0].EventID, a.Records[0].EventID)
+}
+
+// A running append holds the horizon at its own transaction id, however it
+// writes to the log, until it ends; then the horizon moves past.
+func TestHorizonStopsAtARunningAppend(t *testing.T) {
+	is := is.New(t)
+	ctx := testContext(t)
+	store := eventstore.New(db.Pool)
+
+	running, xid := holdTransaction(t, ctx, db.Pool, `
+INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, occurred_at)
+VALUES ('`+uuid.NewString()+`', 'user', '`+uuid.NewString()+`', 1, 'Never', 1, '{}', now())`)
+	stream, events := someEvents(t, 1)
+	later, err := store.Append(ctx, stream, 0, events)
+	is.NoErr(err) // an append that commits while the first runs
+
+	h, err := eventstore.Horizon(ctx, db.Pool)
+	is.NoErr(err)    // read the horizon
+	is.Equal(h, xid) // it stops at the running append
+	head, err := store.Head(ctx)
+	is.NoErr(err)                    // read the head
+	is.True(head.Less(later.Last())) // the later append is not visible to followers yet
+	is.NoErr(running.Commit(ctx))    // the running append commits
+	h, err = eventstore.Horizon(ctx, db.Pool)
+	is.NoErr(err)                  // read the horizon again
+	is.True(h > later.Last().TxID) // it has moved past both
+	head, err = store.Head(ctx)
+	is.NoErr(err)                     // read the head
+	is.True(!head.Less(later.Last())) // which now includes the later append
+}
+
+// The lock table shows 32-bit transaction ids: the horizon widens them to
+// the 64-bit id nearest the next one, across a wrap of the 32-bit counter
+// in either direction.
+func TestHorizonWidensTransactionIDs(t *testing.T) {
+	is := is.New(t)
+	ctx := testContext(t)
+	const epoch = uint64(1) << 32
+	for _, c := range []struct{ next, low32, want uint64 }{
+		{next: 5*epoch + 1000, low32: 990, want: 5*epoch + 990},              // the same epoch
+		{next: 5*epoch + 1000, low32: 1000, want: 5*epoch + 1000},            // the next id itself
+		{next: 5*epoch + 10, low32: epoch - 6, want: 5*epoch - 6},            // begun before the counter wrapped
+		{next: 5*epoch - 3, low32: 2, want: 5*epoch + 2},                     // beyond the next id, across the wrap
+		{next: 1000, low32: 1003, want: 1003},                                // beyond the next id
+		{next: 5*epoch + 1<<31, low32: 1 << 30, want: 5*epoch + 1<<30},       // far, but less than 2^31 away
+		{next: 5*epoch + 100, low32: epoch - 1<<30, want: 4*epoch + 3<<30},   // far back, across the wrap
+		{next: 5*epoch + 1<<31 + 100, low32: 1 << 31, want: 5*epoch + 1<<31}, // in the upper half of an epoch
+	} {
+		var got uint64
+		err := db.Pool.QueryRow(ctx, `SELECT `+eventstore.WidenSQL+` FROM (VALUES ($1::bigint)) next (xid), (VALUES ($2::bigint)) a (xid)`,
+			int64(c.next), int64(c.low32)).Scan(&got)
+		is.NoErr(err)         // widen
+		is.Equal(got, c.want) // to the nearest id
+	}
+}
