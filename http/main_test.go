@@ -60,12 +60,10 @@ func startServiceOn(t *testing.T, on *testdb.DB, env map[string]string) *service
 		"JWT_SECRET":   jwtSecret,
 		// Without SMTP_URL, mails about applications go here.
 		"MAIL_DIR": t.TempDir(),
-		// Every package of the test run makes and drops databases, and each
-		// CREATE DATABASE holds a transaction id for up to a second, which
-		// hides new events from every subscriber on the cluster (see
-		// bench/README.md). On two busy cores a write's wait for its
-		// projections can then pass the 5 s default; these tests are about
-		// behaviour, so they give it room.
+		// Every package of the test run shares the two cores, under the
+		// race detector; a write's wait for its projections can then pass
+		// the 5 s default. These tests are about behaviour, so they give it
+		// room.
 		"CONSISTENCY_TIMEOUT": "30s",
 	}
 	maps.Copy(vars, env)
