@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,9 +50,20 @@ type lagStrategy struct {
 	maxSamples int
 	// stall: another connection keeps taking a transaction id and holding
 	// it for this long, at random moments (on average every 5 stalls), as
-	// a slow writer or DDL anywhere in the cluster would. Events committed
-	// meanwhile are hidden from every subscriber until it ends.
+	// a slow writer or DDL in the same database would. It appends nothing,
+	// so it should hold back no subscriber.
 	stall time.Duration
+	// appendStall: the same, but the stalling transaction is an append
+	// (it has inserted an event): events committed meanwhile are hidden
+	// from every subscriber until it ends, which the horizon cannot avoid.
+	appendStall time.Duration
+	// foreign: for the whole run, a write transaction is open for
+	// foreignHold at a time, one after the other: in another database of
+	// the server ("other-db") or in the benchmark's own database without
+	// touching the log ("same-db"), as a batch job or a long migration
+	// would be.
+	foreign     string
+	foreignHold time.Duration
 }
 
 var lagStrategies = []lagStrategy{
@@ -61,9 +73,16 @@ var lagStrategies = []lagStrategy{
 	// their subscriber transactions hold transaction ids (which can hide a
 	// fresh event from the others) and compete for the cores.
 	{name: "wake-4-groups", wake: true, extraGroups: 2, maxGap: 50 * time.Millisecond},
-	// The default while other transactions hold events back for 50 ms
-	// a fifth of the time.
+	// The default while other transactions of the database hold a
+	// transaction id for 50 ms a fifth of the time.
 	{name: "wake-stalls-50ms", wake: true, stall: 50 * time.Millisecond, maxGap: 50 * time.Millisecond},
+	// The default while appends hold their transaction open for 50 ms a
+	// fifth of the time.
+	{name: "wake-append-stalls-50ms", wake: true, appendStall: 50 * time.Millisecond, maxGap: 50 * time.Millisecond},
+	// The default while a 10 s write transaction is always open in another
+	// database of the server, or in this one without touching the log.
+	{name: "wake-foreign-10s-other-db", wake: true, foreign: "other-db", foreignHold: 10 * time.Second, maxGap: 50 * time.Millisecond},
+	{name: "wake-foreign-10s-same-db", wake: true, foreign: "same-db", foreignHold: 10 * time.Second, maxGap: 50 * time.Millisecond},
 	// The default, split into an API and a worker process.
 	{name: "wake-two-processes", wake: true, twoProcesses: true, maxGap: 50 * time.Millisecond},
 	// The default, but waiting for each subscriber commit to be flushed.
@@ -117,7 +136,16 @@ func benchmarkLag(b *testing.B, s lagStrategy) {
 	all := benchNames(groups)
 
 	if s.stall > 0 {
-		benchStallTransactions(b, db.Pool, s.stall)
+		benchStallTransactions(b, db.Pool, s.stall, false)
+	}
+	if s.appendStall > 0 {
+		benchStallTransactions(b, db.Pool, s.appendStall, true)
+	}
+	switch s.foreign {
+	case "other-db":
+		benchForeignTransactions(b, testdb.New(b).Pool, s.foreignHold)
+	case "same-db":
+		benchForeignTransactions(b, db.Pool, s.foreignHold)
 	}
 
 	n := b.N
@@ -224,8 +252,15 @@ func benchStartRelay(b *testing.B, pool *pgxpool.Pool) *bus.Relay {
 }
 
 // benchStallTransactions keeps a transaction id held for stall at random
-// moments, a fifth of the time on average, until the benchmark ends.
-func benchStallTransactions(b *testing.B, pool *pgxpool.Pool, stall time.Duration) {
+// moments, a fifth of the time on average, until the benchmark ends; with
+// appending, by a transaction that has inserted an event (and is then
+// rolled back).
+func benchStallTransactions(b *testing.B, pool *pgxpool.Pool, stall time.Duration, appending bool) {
+	take := `SELECT pg_current_xact_id()`
+	if appending {
+		take = `INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, occurred_at)
+VALUES (gen_random_uuid(), 'bench', gen_random_uuid(), 1, 'BenchStall', 1, '{}', now())`
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -241,7 +276,7 @@ func benchStallTransactions(b *testing.B, pool *pgxpool.Pool, stall time.Duratio
 			if err != nil {
 				continue
 			}
-			if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err == nil {
+			if _, err := tx.Exec(ctx, take); err == nil {
 				select {
 				case <-ctx.Done():
 				case <-time.After(stall):
@@ -250,6 +285,38 @@ func benchStallTransactions(b *testing.B, pool *pgxpool.Pool, stall time.Duratio
 			tx.Rollback(context.Background()) //nolint:errcheck // it wrote nothing
 		}
 	}()
+	b.Cleanup(func() { cancel(); <-done })
+}
+
+// benchForeignTransactions keeps a write transaction open on pool until
+// the benchmark ends, each for hold, the next begun as soon as the last has
+// ended.
+func benchForeignTransactions(b *testing.B, pool *pgxpool.Pool, hold time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	opened := make(chan struct{}, 1)
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `CREATE TABLE bench_foreign_`+strings.ReplaceAll(uuid.NewString(), "-", "")+` (i int)`); err != nil {
+				b.Error(err)
+			}
+			select {
+			case opened <- struct{}{}:
+			default:
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(hold):
+			}
+			tx.Rollback(context.Background()) //nolint:errcheck // nothing of it is kept
+		}
+	}()
+	<-opened
 	b.Cleanup(func() { cancel(); <-done })
 }
 
