@@ -128,7 +128,7 @@ func TestSignalConcurrentNotify(t *testing.T) {
 
 func TestWaiterOnErrors(t *testing.T) {
 	is := is.New(t)
-	w := &waiter{cfg: SubscriberConfig{IdlePoll: time.Minute}}
+	w := &waiter{cfg: SubscriberConfig{IdlePoll: time.Minute}, ctx: context.Background()}
 	nop := watermill.NopLogger{}
 	for _, msg := range []string{
 		"ERROR: deadlock detected (SQLSTATE 40P01)",

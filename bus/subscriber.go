@@ -86,7 +86,7 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 		appended: relay.signals.Appended,
 		progress: relay.progress,
 		cfg:      cfg,
-		done:     ctx.Done(),
+		ctx:      ctx,
 		stop:     stop,
 	}
 	relay.progress.runs(consumerGroup)
@@ -234,11 +234,11 @@ type waiter struct {
 	appended *Signal
 	progress *Progress
 	cfg      SubscriberConfig
-	// done ends every wait at once when the subscriber closes. The wait
-	// then returns a long backoff rather than 0, so that the subscriber's
-	// loop, which picks at random among what is ready, sees it is closing
-	// instead of starting another query.
-	done <-chan struct{}
+	// ctx ends every wait at once when the subscriber closes (stop). The
+	// wait then returns a long backoff rather than 0, so that the
+	// subscriber's loop, which picks at random among what is ready, sees
+	// it is closing instead of starting another query.
+	ctx  context.Context
 	stop func()
 
 	mu sync.Mutex
@@ -284,20 +284,11 @@ func (w *waiter) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 // and leaves that reading for the next query.
 func (w *waiter) await(logger watermill.LoggerAdapter) time.Duration {
 	var notBefore time.Time
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-w.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		gen, woken := w.appended.Wait()
-		s, err := w.horizon.fresh(ctx, gen, notBefore)
+		s, err := w.horizon.fresh(w.ctx, gen, notBefore)
 		if err != nil {
-			if ctx.Err() != nil {
+			if w.ctx.Err() != nil {
 				return w.cfg.IdlePoll
 			}
 			logger.Error("Reading the log's horizon failed", err, watermill.LogFields{"consumer_group": w.group})
@@ -317,8 +308,11 @@ func (w *waiter) await(logger watermill.LoggerAdapter) time.Duration {
 		case <-woken:
 			notBefore = time.Time{}
 		case <-idle.C:
-			notBefore = time.Now()
-		case <-w.done:
+			// A reading another subscriber of the process took in the
+			// last half poll will do: the idle subscribers of a process
+			// then share their readings too.
+			notBefore = time.Now().Add(-w.cfg.IdlePoll / 2)
+		case <-w.ctx.Done():
 			idle.Stop()
 			return w.cfg.IdlePoll
 		}
@@ -337,7 +331,7 @@ func (w *waiter) queryHorizon() (uint64, error) {
 		var ok bool
 		if s, ok = w.horizon.latest(); !ok {
 			var err error
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 			defer cancel()
 			if s, err = w.horizon.fresh(ctx, 0, time.Time{}); err != nil {
 				return 0, err
