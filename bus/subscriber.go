@@ -138,13 +138,16 @@ type logSchema struct {
 
 // selectSQL reads a batch for a consumer group: the events after its
 // checkpoint, which it locks for the batch (other instances of the group
-// wait, and then read after where this one got), below the horizon.
+// wait, and then read after where this one got), below the horizon. The
+// checkpoint is read by scalar subqueries, so that it bounds the index scan
+// of events_log_order (joined to it, the planner scanned every event below
+// the horizon and filtered).
 const selectSQL = `
-WITH after (after_tx_id, after_position) AS (
+WITH after AS MATERIALIZED (
     SELECT tx_id, position FROM checkpoints WHERE name = $1 FOR UPDATE
 )
-` + eventstore.SelectRecordSQL + `, after
-WHERE (tx_id, position) > (after_tx_id, after_position) AND tx_id < $2::text::xid8
+` + eventstore.SelectRecordSQL + `
+WHERE (tx_id, position) > ((SELECT tx_id FROM after), (SELECT position FROM after)) AND tx_id < $2::text::xid8
 ORDER BY tx_id, position
 LIMIT $3`
 
