@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -41,6 +44,7 @@ type App struct {
 	Metrics *prometheus.Registry
 
 	router *message.Router
+	pprof  *http.Server
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -85,6 +89,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 			return err
 		}
 		if err = a.startMailer(bg, relay); err != nil {
+			return err
+		}
+	}
+	if a.cfg.PprofAddr != "" {
+		if err = a.startPprof(); err != nil {
 			return err
 		}
 	}
@@ -166,6 +175,31 @@ func (a *App) startMailer(ctx context.Context, relay *bus.Relay) error {
 	return nil
 }
 
+// startPprof serves the Go runtime's profiles on PprofAddr, a loopback
+// address, on a mux of its own (nothing is registered on the default one).
+func (a *App) startPprof() error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", a.cfg.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("listen on PPROF_ADDR %s: %w", a.cfg.PprofAddr, err)
+	}
+	a.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("profiles server stopped", "err", err)
+		}
+	}()
+	a.log.Info("serving profiles", "addr", ln.Addr().String())
+	return nil
+}
+
 // ready says why the service should not get traffic, in words fit for a
 // client, or returns nil.
 func (a *App) ready(ctx context.Context) error {
@@ -196,6 +230,9 @@ func (a *App) Close() error {
 		if err := a.Server.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
 		}
+	}
+	if a.pprof != nil {
+		a.pprof.Close()
 	}
 	if a.router != nil {
 		if err := a.router.Close(); err != nil {

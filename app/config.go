@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -77,6 +78,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// CORSAllowedOrigins are the origins browsers may call the API from.
 	CORSAllowedOrigins []string
+	// PprofAddr, when set, is a loopback address where the Go runtime's
+	// profiles are served (net/http/pprof), for finding where CPU goes.
+	PprofAddr string
 }
 
 // MailConfig is where the emails to recruiters go and how they are retried.
@@ -179,6 +183,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.CORSAllowedOrigins = o
 	}
+	if v := getenv("PPROF_ADDR"); v != "" {
+		if err := checkLoopback(v); err != nil {
+			errs = append(errs, fmt.Errorf("PPROF_ADDR=%q: %w", v, err))
+		}
+		c.PprofAddr = v
+	}
 	if v := getenv("JOBBOARD_ROLE"); v != "" {
 		r, err := ParseRole(v)
 		if err != nil {
@@ -207,6 +217,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))
 	}
 	return c, errors.Join(errs...)
+}
+
+// checkLoopback is an error unless addr is host:port with a loopback host:
+// profiles say much about the process and are not for the network.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, such as 127.0.0.1:6060: %w", err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return errors.New("want a loopback address, such as 127.0.0.1:6060")
+	}
+	return nil
 }
 
 func or(v, def string) string {

@@ -78,3 +78,19 @@ func TestHardeningSettingsAreChecked(t *testing.T) {
 		t.Error("a negative rate was accepted")
 	}
 }
+
+func TestPprofAddrIsLoopbackOnly(t *testing.T) {
+	is := is.New(t)
+	for _, ok := range []string{"127.0.0.1:6060", "localhost:6060", "[::1]:0"} {
+		c, err := ConfigFromEnv(env(map[string]string{"PPROF_ADDR": ok}))
+		is.NoErr(err)              // a loopback address is taken
+		is.Equal(c.PprofAddr, ok) // as given
+	}
+	c, err := ConfigFromEnv(env(nil))
+	is.NoErr(err)
+	is.Equal(c.PprofAddr, "") // off by default
+	for _, bad := range []string{":6060", "0.0.0.0:6060", "10.1.2.3:6060", "example.com:6060", "6060"} {
+		_, err := ConfigFromEnv(env(map[string]string{"PPROF_ADDR": bad}))
+		is.True(err != nil && strings.Contains(err.Error(), "PPROF_ADDR")) // refused, naming the setting
+	}
+}
