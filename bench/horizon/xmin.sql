@@ -1,0 +1,2 @@
+-- Today's horizon, for comparison.
+SELECT pg_snapshot_xmin(pg_current_snapshot());
