@@ -165,7 +165,7 @@ func (a *App) startMailer(ctx context.Context, relay *bus.Relay) error {
 	}
 	queue := mailer.NewQueue(a.Pool)
 	worker := mailer.NewWorker(queue, sender, mailer.LogSource{Store: a.Store, Pool: a.Pool},
-		relay.Signals().Progressed, mailer.WorkerConfig{
+		relay.Progress().Wrote(mailer.ConsumerGroup), mailer.WorkerConfig{
 			From: m.From, BaseURL: m.BaseURL, Concurrency: m.Concurrency, SendTimeout: m.SendTimeout,
 			MinBackoff: m.MinBackoff, MaxBackoff: m.MaxBackoff,
 		}, mailer.NewMetrics(a.Metrics, queue), a.log.With("component", "mailer"))

@@ -225,7 +225,8 @@ func TestStagedWritesGoWithTheAcknowledgement(t *testing.T) {
 	ctx := testCtx(t)
 	group, table := stagingFixture(t)
 	var reported []eventstore.Checkpoint
-	b := &beginner{pool: db.Pool, committed: func(cp eventstore.Checkpoint) { reported = append(reported, cp) }}
+	var wrote []bool
+	b := &beginner{pool: db.Pool, committed: func(cp eventstore.Checkpoint, w bool) { reported, wrote = append(reported, cp), append(wrote, w) }}
 	tx, err := b.BeginTx(ctx, nil)
 	is.NoErr(err) // begin
 
@@ -249,6 +250,7 @@ func TestStagedWritesGoWithTheAcknowledgement(t *testing.T) {
 	is.Equal(readSteps(t, table), []int{1, 2}) // the first event's writes, not the second's
 	is.Equal(readCheckpoint(t, group), first)  // and the checkpoint moved with them
 	is.Equal(reported, []eventstore.Checkpoint{first})
+	is.Equal(wrote, []bool{true}) // with writes
 }
 
 // A handler that fails stages nothing, and a message delivered again in
@@ -258,7 +260,7 @@ func TestStagingIsPerDelivery(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	group, table := stagingFixture(t)
-	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint) {}}
+	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint, bool) {}}
 	tx, err := b.BeginTx(ctx, nil)
 	is.NoErr(err) // begin
 	cp := eventstore.Checkpoint{TxID: 7, Position: 3}
@@ -288,7 +290,7 @@ func TestFailedStagedWriteFailsTheBatch(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	group, table := stagingFixture(t)
-	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint) { t.Error("a failed batch was reported") }}
+	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint, bool) { t.Error("a failed batch was reported") }}
 	tx, err := b.BeginTx(ctx, nil)
 	is.NoErr(err) // begin
 	ok, bad := eventstore.Checkpoint{TxID: 9, Position: 1}, eventstore.Checkpoint{TxID: 9, Position: 2}
@@ -315,7 +317,7 @@ func TestCommitWaitsForStaging(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	_, table := stagingFixture(t)
-	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint) {}}
+	b := &beginner{pool: db.Pool, committed: func(eventstore.Checkpoint, bool) {}}
 	tx, err := b.BeginTx(ctx, nil)
 	is.NoErr(err) // begin
 	inside, release := make(chan struct{}), make(chan struct{})
@@ -427,6 +429,8 @@ func TestSubscriberDeliversStagesAndReportsProgress(t *testing.T) {
 	}
 	last := appended[len(appended)-1].Checkpoint()
 	_, progressed := relay.Signals().Progressed.Wait()
+	_, wrote := relay.Progress().Wrote(group).Wait()
+	_, othersWrote := relay.Progress().Wrote("another-group").Wait()
 	for i := range appended {
 		var msg *message.Message
 		select {
@@ -452,6 +456,8 @@ func TestSubscriberDeliversStagesAndReportsProgress(t *testing.T) {
 		msg.Ack()
 	}
 	is.True(closedWithin(progressed, 10*time.Second)) // the commit is reported to the relay
+	is.True(closedWithin(wrote, 10*time.Second))      // and, as it staged writes, to whoever waits on the group's writes
+	is.True(!isClosed(othersWrote))                   // not to those who wait on another group's
 	waitFor(t, "the process knows the group's progress", func() bool {
 		reached, local := relay.Progress().Reached(last, group)
 		return reached && local

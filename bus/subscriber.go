@@ -92,8 +92,11 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 	relay.progress.runs(consumerGroup)
 	ackDeadline := 30 * time.Second
 	sub, err := wmsql.NewSubscriber(
-		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, committed: func(cp eventstore.Checkpoint) {
+		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, committed: func(cp eventstore.Checkpoint, wrote bool) {
 			w.committed(cp)
+			if wrote {
+				relay.progress.wrote(consumerGroup)
+			}
 			relay.Progressed()
 		}},
 		wmsql.SubscriberConfig{
@@ -361,7 +364,7 @@ func (w *waiter) committed(cp eventstore.Checkpoint) {
 // writes and report their commit.
 type beginner struct {
 	pool              *pgxpool.Pool
-	committed         func(eventstore.Checkpoint)
+	committed         func(cp eventstore.Checkpoint, wrote bool)
 	synchronousCommit bool
 }
 
@@ -403,13 +406,15 @@ func (b *beginner) QueryContext(ctx context.Context, query string, args ...any) 
 type Tx struct {
 	tx        pgx.Tx
 	ctx       context.Context
-	committed func(eventstore.Checkpoint)
+	committed func(cp eventstore.Checkpoint, wrote bool)
 
 	mu     sync.Mutex
 	done   bool
 	staged []staged
 	// acked is the checkpoint the acknowledgement moved the group to.
 	acked *eventstore.Checkpoint
+	// wrote: staged writes went with the acknowledgement.
+	wrote bool
 }
 
 // staged are the writes one event's handler staged.
@@ -523,6 +528,7 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 			labels = append(labels, w.Label)
 		}
 	}
+	wrote := len(labels) > 0
 	b.Queue(query, args...)
 	labels = append(labels, "acknowledge")
 	results := t.tx.SendBatch(ctx, &b)
@@ -538,6 +544,7 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 	}
 	t.staged = nil
 	t.acked = &acked
+	t.wrote = wrote
 	return wmsql.PgxResult{CommandTag: tag}, nil
 }
 
@@ -552,7 +559,7 @@ func (t *Tx) Commit() error {
 	t.done = true
 	err := t.tx.Commit(t.ctx)
 	if err == nil && t.acked != nil {
-		t.committed(*t.acked)
+		t.committed(*t.acked, t.wrote)
 	}
 	return err
 }

@@ -105,8 +105,10 @@ type Worker struct {
 	cfg     WorkerConfig
 	metrics *Metrics
 	log     *slog.Logger
-	// wake is fired when a consumer group commits: the mailer's handler
-	// may have queued something.
+	// wake is fired when the mailer's consumer group commits a batch in
+	// which its handler queued something (in this process; what another
+	// process queues, the Poll finds, if that process's own workers have
+	// not sent it by then).
 	wake *bus.Signal
 }
 
