@@ -144,8 +144,8 @@ func TestSubscriberConfigDefaults(t *testing.T) {
 	is := is.New(t)
 	var c SubscriberConfig
 	c.setDefaults()
-	is.True(c.IdlePoll > 0 && c.BatchSize > 0) // everything set
-	set := SubscriberConfig{IdlePoll: time.Second, BatchSize: 7, SynchronousCommit: true}
+	is.True(c.IdlePoll > 0 && c.BatchSize > 0 && c.LazyAdvance > 0) // everything set
+	set := SubscriberConfig{IdlePoll: time.Second, BatchSize: 7, SynchronousCommit: true, Interest: []string{"JobPosted"}, LazyAdvance: time.Minute}
 	kept := set
 	kept.setDefaults()
 	is.Equal(kept, set) // explicit values are kept
@@ -368,13 +368,18 @@ func TestRelayCarriesSignalsBetweenProcesses(t *testing.T) {
 
 	genBefore, heard := worker.Signals().Appended.Wait()
 	localBefore, local := api.Signals().Appended.Wait()
-	api.Appended()
+	job := eventstore.Record{Type: "JobPosted", TxID: 1000, Position: 7}
+	api.Appended([]eventstore.Record{job})
 	is.True(isClosed(local))                     // the appending process is woken at once
 	is.True(closedWithin(heard, 10*time.Second)) // the other process hears of the append
 	genAfter, _ := worker.Signals().Appended.Wait()
 	is.True(genAfter > genBefore) // in a new generation
 	localAfter, _ := api.Signals().Appended.Wait()
 	is.True(localAfter > localBefore)
+	before := eventstore.Checkpoint{TxID: 999}
+	is.True(worker.appends.beyond(before, []string{"JobPosted"}, worker.appends.untypedCount()))       // with the type appended, and its place
+	is.True(!worker.appends.beyond(before, []string{"UserRegistered"}, worker.appends.untypedCount())) // and only that type
+	is.True(!worker.appends.beyond(job.Checkpoint(), []string{"JobPosted"}, worker.appends.untypedCount()))
 
 	_, progressed := api.Signals().Progressed.Wait()
 	worker.Progressed()
@@ -390,7 +395,7 @@ func TestRelayAppendedNeverBlocks(t *testing.T) {
 	go func() {
 		defer close(done)
 		for range 10000 {
-			r.Appended() // nobody runs the relay: nothing drains the queue
+			r.Appended(nil) // nobody runs the relay: nothing drains the queue
 		}
 	}()
 	is.True(closedWithin(done, 10*time.Second)) // yet appends go on

@@ -33,6 +33,11 @@ type deliveryFixture struct {
 
 func newDeliveryFixture(t *testing.T, idlePoll time.Duration) *deliveryFixture {
 	t.Helper()
+	return newDeliveryFixtureWith(t, SubscriberConfig{IdlePoll: idlePoll})
+}
+
+func newDeliveryFixtureWith(t *testing.T, cfg SubscriberConfig) *deliveryFixture {
+	t.Helper()
 	own := testdb.New(t)
 	f := &deliveryFixture{db: own, delivered: make(chan eventstore.Record, 100)}
 	f.relay = NewRelay(own.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -41,8 +46,13 @@ func newDeliveryFixture(t *testing.T, idlePoll time.Duration) *deliveryFixture {
 	wg.Add(1)
 	go func() { defer wg.Done(); f.relay.Run(ctx) }()
 	f.store = eventstore.New(own.Pool, eventstore.OnAppended(f.relay.Appended))
+	select {
+	case <-f.relay.Listening():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay does not listen")
+	}
 
-	sub, err := NewSubscriber(own.Pool, "delivery-test", f.relay, SubscriberConfig{IdlePoll: idlePoll}, watermill.NopLogger{})
+	sub, err := NewSubscriber(own.Pool, "delivery-test", f.relay, cfg, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +206,7 @@ func TestHorizonReadingsAreShared(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	appended := NewSignal()
-	w := newHorizonWatch(db.Pool, appended)
+	w := newHorizonWatch(db.Pool, appended, newAppendLog())
 	first, err := w.fresh(ctx, 0, time.Time{})
 	is.NoErr(err) // a first reading
 	again, err := w.fresh(ctx, 0, time.Time{})
@@ -297,3 +307,53 @@ INSERT INTO checkpoints (name, tx_id, position) SELECT 'plan-test', tx_id, posit
 	is.Equal(scanned, float64(5))                                 // only the events past it are read
 	is.Equal(filtered, float64(0))                                // none is read to be thrown away
 }
+
+// appendJob appends a job's posting.
+func (f *deliveryFixture) appendJob(t *testing.T) eventstore.Record {
+	t.Helper()
+	id := uuid.New()
+	_, events, err := domain.PostJob(id, domain.Poster{ID: uuid.New(), Role: domain.RoleRecruiter, Company: "Acme"},
+		domain.JobDraft{Title: ptr("Delivery"), Description: ptr("Test"), Location: ptr("Lyon")}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.store.Append(testCtx(t), eventstore.Stream{Type: domain.StreamJob, ID: id}, 0, events)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	return a.Records[0]
+}
+
+// A group that acts on some event types only starts a batch when one of
+// them is appended; the others wait for it, or for LazyAdvance, and are
+// then delivered all the same, in log order.
+func TestSelectiveGroupMovesPastOtherEventsLazily(t *testing.T) {
+	is := is.New(t)
+	f := newDeliveryFixtureWith(t, SubscriberConfig{IdlePoll: time.Minute, Interest: []string{"JobPosted"}, LazyAdvance: time.Minute})
+	first := f.appendJob(t) // the relay's start counts as news of every type; this is delivered at once
+	is.Equal(f.next(t, 10*time.Second, "the first event").EventID, first.EventID)
+
+	other := f.appendUser(t)
+	f.quiet(t, 300*time.Millisecond, "the group does not act on registrations and LazyAdvance has not passed")
+	job := f.appendJob(t)
+	is.Equal(f.next(t, 10*time.Second, "the registration, with the job").EventID, other.EventID) // then both, in order
+	is.Equal(f.next(t, 10*time.Second, "the job").EventID, job.EventID)
+}
+
+// LazyAdvance bounds how long a selective group stays behind events it
+// does not act on.
+func TestSelectiveGroupCatchesUpAfterLazyAdvance(t *testing.T) {
+	is := is.New(t)
+	const lazy = 300 * time.Millisecond
+	f := newDeliveryFixtureWith(t, SubscriberConfig{IdlePoll: time.Minute, Interest: []string{"JobPosted"}, LazyAdvance: lazy})
+	// The batch that delivers the job starts after the job is appended,
+	// and the registration waits LazyAdvance after that batch started.
+	jobAppended := time.Now()
+	first := f.appendJob(t)
+	is.Equal(f.next(t, 10*time.Second, "the first event").EventID, first.EventID)
+	other := f.appendUser(t)
+	is.Equal(f.next(t, 10*time.Second, "the registration").EventID, other.EventID) // delivered without a job after it
+	is.True(time.Since(jobAppended) >= lazy)                                       // but not at once
+}
+
+func ptr[T any](v T) *T { return &v }

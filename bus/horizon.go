@@ -20,6 +20,10 @@ type horizonState struct {
 	// gen is the Appended generation seen before the reading began: the
 	// reading knows of every append announced up to it.
 	gen uint64
+	// untyped is how many announcements of unknown types had come before
+	// the reading began: their events are below it, or held back by an
+	// append still running.
+	untyped uint64
 	// at is when the reading began.
 	at time.Time
 }
@@ -30,6 +34,7 @@ type horizonState struct {
 type horizonWatch struct {
 	pool     *pgxpool.Pool
 	appended *Signal
+	appends  *appendLog
 
 	mu      sync.Mutex
 	state   horizonState
@@ -38,8 +43,8 @@ type horizonWatch struct {
 	queries int
 }
 
-func newHorizonWatch(pool *pgxpool.Pool, appended *Signal) *horizonWatch {
-	return &horizonWatch{pool: pool, appended: appended}
+func newHorizonWatch(pool *pgxpool.Pool, appended *Signal, appends *appendLog) *horizonWatch {
+	return &horizonWatch{pool: pool, appended: appended, appends: appends}
 }
 
 // fresh returns a reading that knows of the appends announced up to gen
@@ -70,8 +75,11 @@ func (w *horizonWatch) fresh(ctx context.Context, gen uint64, notBefore time.Tim
 
 		s := horizonState{at: time.Now()}
 		s.gen, _ = w.appended.Wait()
+		s.untyped = w.appends.untypedCount()
 		var err error
-		s.xid, s.head, err = eventstore.HorizonAndHead(ctx, w.pool)
+		var r eventstore.HorizonReading
+		r, err = eventstore.ReadHorizon(ctx, w.pool)
+		s.xid, s.head = r.Horizon, r.Head
 
 		w.mu.Lock()
 		// A later reading is never behind an earlier one, but a slow one

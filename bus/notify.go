@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jobboard/jobboard/eventstore"
 )
 
 // PostgreSQL channels that carry the signals between processes.
@@ -39,6 +41,7 @@ type Relay struct {
 	// is where they report how far they got.
 	horizon  *horizonWatch
 	progress *Progress
+	appends  *appendLog
 	// id is the payload of this relay's notifications, so that it can
 	// ignore its own when they come back: it signalled them locally
 	// already, and each echo would cost every subscriber a second look.
@@ -46,16 +49,28 @@ type Relay struct {
 
 	mu      sync.Mutex
 	pending map[string]bool
-	kick    chan struct{}
+	// pendingTypes are the newest checkpoints of the types appended since
+	// the last appended notification.
+	pendingTypes map[string]eventstore.Checkpoint
+	kick         chan struct{}
+	// listening is closed once the relay first listens.
+	listening     chan struct{}
+	listeningOnce sync.Once
 }
 
 // NewRelay returns a relay over pool. Until Run, it only signals within
 // this process.
 func NewRelay(pool *pgxpool.Pool, log *slog.Logger) *Relay {
-	signals := NewSignals()
-	return &Relay{pool: pool, signals: signals, log: log, horizon: newHorizonWatch(pool, signals.Appended),
-		progress: newProgress(), id: uuid.NewString(), pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+	signals, appends := NewSignals(), newAppendLog()
+	return &Relay{pool: pool, signals: signals, log: log, horizon: newHorizonWatch(pool, signals.Appended, appends),
+		progress: newProgress(), appends: appends, id: uuid.NewString(), pending: map[string]bool{},
+		pendingTypes: map[string]eventstore.Checkpoint{}, kick: make(chan struct{}, 1), listening: make(chan struct{})}
 }
+
+// Listening is closed once the relay listens for other processes'
+// notifications (and has announced, locally, that anything may have been
+// appended while it did not).
+func (r *Relay) Listening() <-chan struct{} { return r.listening }
 
 // Progress is what the subscribers of this process report of their
 // groups' progress.
@@ -64,9 +79,18 @@ func (r *Relay) Progress() *Progress { return r.progress }
 // Signals are the local signals the relay fires.
 func (r *Relay) Signals() Signals { return r.signals }
 
-// Appended notifies this process and, soon, the others that events were
-// committed.
-func (r *Relay) Appended() {
+// Appended notifies this process and, soon, the others that an append
+// ended (eventstore.OnAppended): records are what it committed, none when
+// it failed (it may have held back others' events while it ran).
+func (r *Relay) Appended(records []eventstore.Record) {
+	r.mu.Lock()
+	for _, rec := range records {
+		r.appends.record(rec.Type, rec.Checkpoint())
+		if cp := rec.Checkpoint(); r.pendingTypes[rec.Type].Less(cp) {
+			r.pendingTypes[rec.Type] = cp
+		}
+	}
+	r.mu.Unlock()
 	r.signals.Appended.Notify()
 	r.send(channelAppended)
 }
@@ -111,6 +135,8 @@ func (r *Relay) sendLoop(ctx context.Context) {
 			channels = append(channels, c)
 		}
 		clear(r.pending)
+		appended := appendedPayload(r.id, r.pendingTypes, false)
+		clear(r.pendingTypes)
 		r.mu.Unlock()
 		if len(channels) == 0 {
 			continue
@@ -119,11 +145,16 @@ func (r *Relay) sendLoop(ctx context.Context) {
 		// without waiting for its WAL flush: a notification is not durable
 		// anyway (listeners that reconnect are told to look), and a flush
 		// per notification would compete with the appends' own. Channel
-		// names are constants and the payload a UUID, safe to inline in
-		// this multi-statement (simple protocol) query.
+		// names are constants and the payload a UUID and event type names
+		// checked against eventTypeName, safe to inline in this
+		// multi-statement (simple protocol) query.
 		notify := "SET LOCAL synchronous_commit TO OFF"
 		for _, c := range channels {
-			notify += fmt.Sprintf("; NOTIFY %s, '%s'", c, r.id)
+			payload := r.id
+			if c == channelAppended {
+				payload = appended
+			}
+			notify += fmt.Sprintf("; NOTIFY %s, '%s'", c, payload)
 		}
 		if _, err := r.pool.Exec(ctx, notify); err != nil && ctx.Err() == nil {
 			r.log.Debug("notify failed", "channels", channels, "err", err)
@@ -170,19 +201,28 @@ func (r *Relay) listen(ctx context.Context) error {
 		}
 	}
 	// Whatever happened while we were not listening is announced now.
+	r.appends.recordUntyped()
 	r.signals.Appended.Notify()
 	r.signals.Progressed.Notify()
 	r.signals.ProgressedElsewhere.Notify()
+	r.listeningOnce.Do(func() { close(r.listening) })
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		if n.Payload == r.id {
+		from, newest := parsePayload(n.Payload)
+		if from == r.id {
 			continue
 		}
 		switch n.Channel {
 		case channelAppended:
+			if newest == nil {
+				r.appends.recordUntyped()
+			}
+			for t, cp := range newest {
+				r.appends.record(t, cp)
+			}
 			r.signals.Appended.Notify()
 		case channelProgressed:
 			r.signals.Progressed.Notify()

@@ -27,6 +27,15 @@ type SubscriberConfig struct {
 	IdlePoll time.Duration
 	// BatchSize is how many events one subscriber transaction takes.
 	BatchSize int
+	// Interest, when not nil, are the event types the group's handler
+	// acts on. The group then starts a batch when one of those is
+	// announced, and for the others only every LazyAdvance: they move its
+	// checkpoint and nothing else, and need not cost a transaction each.
+	// The handler still gets every event, in order.
+	Interest []string
+	// LazyAdvance is how long a group with an Interest may stay behind
+	// events it does not act on.
+	LazyAdvance time.Duration
 	// SynchronousCommit makes each subscriber transaction wait for its WAL
 	// to reach the disk before it counts as committed. By default it does
 	// not (synchronous_commit off for that transaction only), which takes
@@ -49,6 +58,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
+	}
+	if c.LazyAdvance <= 0 {
+		c.LazyAdvance = time.Second
 	}
 }
 
@@ -82,6 +94,7 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 		group:    consumerGroup,
 		horizon:  relay.horizon,
 		appended: relay.signals.Appended,
+		appends:  relay.appends,
 		progress: relay.progress,
 		cfg:      cfg,
 		ctx:      ctx,
@@ -236,6 +249,7 @@ type waiter struct {
 	group    string
 	horizon  *horizonWatch
 	appended *Signal
+	appends  *appendLog
 	progress *Progress
 	cfg      SubscriberConfig
 	// ctx ends every wait at once when the subscriber closes (stop). The
@@ -253,6 +267,16 @@ type waiter struct {
 	// next is the horizon reading the next query reads below, and the one
 	// the last query read below.
 	next, last horizonState
+	// target is the head that made the last batches start: the group
+	// reads on until it is there, whatever was announced.
+	target eventstore.Checkpoint
+	// untypedSeen counts the announcements of unknown types that came
+	// before the horizon reading of the group's last batch, and lastBatch
+	// is when that batch started: an announced event of a type the group acts on past
+	// where it is (or an announcement of unknown types) starts a batch at
+	// once, others wait up to LazyAdvance.
+	untypedSeen uint64
+	lastBatch   time.Time
 }
 
 var restartHints = []string{"deadlock", "concurrent update", "could not serialize"}
@@ -284,9 +308,16 @@ func (w *waiter) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	return w.await(logger)
 }
 
-// await returns when the horizon shows an event the group has not reached,
-// and leaves that reading for the next query.
+// await returns when the horizon shows an event the group has not reached
+// (for a group with an Interest: when one it acts on was announced, or
+// LazyAdvance has passed), and leaves that reading for the next query.
 func (w *waiter) await(logger watermill.LoggerAdapter) time.Duration {
+	w.mu.Lock()
+	catchingUp := w.known.Less(w.target)
+	w.mu.Unlock()
+	if catchingUp {
+		return 0 // the last batch was full: read on
+	}
 	var notBefore time.Time
 	for {
 		gen, woken := w.appended.Wait()
@@ -298,16 +329,24 @@ func (w *waiter) await(logger watermill.LoggerAdapter) time.Duration {
 			logger.Error("Reading the log's horizon failed", err, watermill.LogFields{"consumer_group": w.group})
 			return time.Second
 		}
+		wait := w.cfg.IdlePoll
 		w.mu.Lock()
 		behind := w.known.Less(s.head)
+		if behind && w.cfg.Interest != nil && !w.appends.beyond(w.known, w.cfg.Interest, w.untypedSeen) {
+			// Behind only on events this group does not act on: they can
+			// wait, unless they have waited long enough.
+			if lazy := w.cfg.LazyAdvance - time.Since(w.lastBatch); lazy > 0 {
+				behind, wait = false, min(wait, lazy)
+			}
+		}
 		if behind {
-			w.next = s
+			w.next, w.target = s, s.head
 		}
 		w.mu.Unlock()
 		if behind {
 			return 0
 		}
-		idle := time.NewTimer(w.cfg.IdlePoll)
+		idle := time.NewTimer(wait)
 		select {
 		case <-woken:
 			notBefore = time.Time{}
@@ -343,7 +382,8 @@ func (w *waiter) queryHorizon() (uint64, error) {
 		}
 	}
 	w.mu.Lock()
-	w.last = s
+	w.last, w.lastBatch = s, time.Now()
+	w.untypedSeen = max(w.untypedSeen, s.untyped)
 	w.mu.Unlock()
 	return s.xid, nil
 }

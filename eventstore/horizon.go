@@ -115,29 +115,38 @@ FROM horizon LEFT JOIN LATERAL (
 // must run as a statement of its own, before the statement that reads
 // below it; q may be a pool, a connection or a READ COMMITTED transaction.
 func Horizon(ctx context.Context, q Querier) (uint64, error) {
-	h, _, err := HorizonAndHead(ctx, q)
-	return h, err
+	r, err := ReadHorizon(ctx, q)
+	return r.Horizon, err
 }
 
-// HorizonAndHead returns the horizon and the checkpoint of the newest
-// event below it that was committed when the horizon was read (the zero
-// Checkpoint for none).
-func HorizonAndHead(ctx context.Context, q Querier) (uint64, Checkpoint, error) {
+// HorizonReading is what ReadHorizon found.
+type HorizonReading struct {
+	// Horizon is the horizon.
+	Horizon uint64
+	// Head is the checkpoint of the newest event below the horizon that
+	// was committed when the horizon was read (the zero Checkpoint for
+	// none).
+	Head Checkpoint
+}
+
+// ReadHorizon reads the horizon and the head below it, in one statement.
+func ReadHorizon(ctx context.Context, q Querier) (HorizonReading, error) {
 	rows, err := q.Query(ctx, horizonSQL)
 	if err != nil {
-		return 0, Checkpoint{}, fmt.Errorf("read the log's horizon: %w", err)
+		return HorizonReading{}, fmt.Errorf("read the log's horizon: %w", err)
 	}
 	defer rows.Close()
 	var h int64
-	var head Checkpoint
+	var r HorizonReading
 	if rows.Next() {
-		err = rows.Scan(&h, &head.TxID, &head.Position)
+		err = rows.Scan(&h, &r.Head.TxID, &r.Head.Position)
 	}
 	if err == nil {
 		err = rows.Err()
 	}
 	if err != nil {
-		return 0, Checkpoint{}, fmt.Errorf("read the log's horizon: %w", err)
+		return HorizonReading{}, fmt.Errorf("read the log's horizon: %w", err)
 	}
-	return uint64(h), head, nil
+	r.Horizon = uint64(h)
+	return r, nil
 }

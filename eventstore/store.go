@@ -40,7 +40,7 @@ type Stream struct {
 type Store struct {
 	pool     *pgxpool.Pool
 	now      func() time.Time
-	appended func()
+	appended func(records []Record)
 }
 
 // Option configures a Store.
@@ -49,18 +49,19 @@ type Option func(*Store)
 // WithClock makes the store stamp events with now instead of time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// OnAppended registers f to run after every append, so that subscribers
-// can be woken instead of waiting for their next poll. It runs after a
-// failed append too: while it ran, it held back the events of appends that
-// committed meanwhile (see Horizon). f must not block.
-func OnAppended(f func()) Option { return func(s *Store) { s.appended = f } }
+// OnAppended registers f to run after every append, with the records it
+// committed, so that subscribers can be woken instead of waiting for their
+// next poll, and tell whether it concerns them. It runs after a failed
+// append too, with no records: while it ran, it held back the events of
+// appends that committed meanwhile (see Horizon). f must not block.
+func OnAppended(f func(records []Record)) Option { return func(s *Store) { s.appended = f } }
 
 // New returns a store over pool.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	s := &Store{
 		pool:     pool,
 		now:      time.Now,
-		appended: func() {},
+		appended: func([]Record) {},
 	}
 	for _, o := range opts {
 		o(s)
@@ -139,17 +140,18 @@ func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64
 	if err != nil {
 		return Appended{}, err
 	}
-	// Whatever the outcome, subscribers are told: a failed append may have
-	// held back the events of others while it ran.
-	defer s.appended()
 	if len(cfg.within) == 0 {
 		err = s.send(ctx, s.pool, stream, expectedVersion, records, cfg.statements)
 	} else {
 		err = s.appendInTx(ctx, stream, expectedVersion, records, cfg)
 	}
 	if err != nil {
+		// Subscribers are told anyway: a failed append may have held back
+		// the events of others while it ran.
+		s.appended(nil)
 		return Appended{}, err
 	}
+	s.appended(records)
 	return Appended{Records: records}, nil
 }
 
@@ -341,8 +343,8 @@ LIMIT $4`, fmt.Sprint(after.TxID), after.Position, fmt.Sprint(h), limit)
 // newest event below the horizon, as far as the horizon's own statement
 // saw. Reading up to it later reads everything up to it.
 func (s *Store) Head(ctx context.Context) (Checkpoint, error) {
-	_, head, err := HorizonAndHead(ctx, s.pool)
-	return head, err
+	r, err := ReadHorizon(ctx, s.pool)
+	return r.Head, err
 }
 
 func scanRecords(rows pgx.Rows) ([]Record, error) {

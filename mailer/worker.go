@@ -28,6 +28,7 @@ const applicationSubmitted = "ApplicationSubmitted"
 // transaction: the mail server is never talked to while that transaction
 // (which holds back every other consumer group) is open.
 func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig) error {
+	cfg.Interest = []string{applicationSubmitted}
 	sub, err := bus.NewSubscriber(pool, ConsumerGroup, relay, cfg, router.Logger())
 	if err != nil {
 		return err

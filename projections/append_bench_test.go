@@ -118,7 +118,7 @@ func benchmarkAppend(b *testing.B, mode appendMode, writers int) {
 	case mode.wake:
 		opts = append(opts, eventstore.OnAppended(relay.Appended))
 	case mode.localWake:
-		opts = append(opts, eventstore.OnAppended(relay.Signals().Appended.Notify))
+		opts = append(opts, eventstore.OnAppended(func([]eventstore.Record) { relay.Signals().Appended.Notify() }))
 	}
 	store := eventstore.New(benchWriterPool(b, db), opts...)
 	var appendOpts []eventstore.AppendOption

@@ -32,6 +32,11 @@ var (
 
 func (JobsProjector) Tables() []*Table { return []*Table{jobsTable, applicationsTable} }
 
+func (JobsProjector) EventTypes() []string {
+	return []string{domain.JobPosted{}.EventType(), domain.JobUpdated{}.EventType(), domain.JobClosed{}.EventType(),
+		domain.JobReopened{}.EventType(), domain.JobDeleted{}.EventType(), domain.ApplicationSubmitted{}.EventType()}
+}
+
 // PartitionKey is the job an event is about: a job's events write its row,
 // and an application's write its own row and its job's count. The event is
 // read as Apply reads it, through the upcasters, so that an older shape of

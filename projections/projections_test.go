@@ -571,3 +571,44 @@ func TestEndToEnd(t *testing.T) {
 		is.NoErr(err) // nor transaction 2's
 	})
 }
+
+// A projector that names the event types it acts on (Selective) writes
+// nothing for any other: its consumer group moves past those lazily, and
+// must lose nothing by it.
+func TestSelectiveProjectorsIgnoreTheRest(t *testing.T) {
+	for _, p := range projections.All() {
+		s, ok := p.(projections.Selective)
+		if !ok {
+			continue
+		}
+		t.Run(p.Name(), func(t *testing.T) {
+			is := is.New(t)
+			acts := map[string]bool{}
+			for _, typ := range s.EventTypes() {
+				acts[typ] = true
+			}
+			for _, typ := range domain.EventTypes() {
+				if acts[typ] {
+					continue
+				}
+				for _, stream := range []string{domain.StreamUser, domain.StreamJob, domain.StreamApplication} {
+					w := projections.NewMemoryWriter()
+					r := eventstore.Record{Type: typ, StreamType: stream, StreamID: uuid.New(), Version: 1,
+						SchemaVersion: domain.SchemaVersion(domainEvent(t, typ)), Data: []byte(`{}`)}
+					_ = p.Apply(r, w)    // whatever it makes of it
+					is.Equal(w.Len(), 0) // it writes nothing
+				}
+			}
+		})
+	}
+}
+
+// domainEvent is a zero event of type typ, for its schema version.
+func domainEvent(t *testing.T, typ string) domain.Event {
+	t.Helper()
+	e, err := domain.DecodeEvent(typ, 1, []byte(`{}`))
+	if err != nil {
+		t.Fatalf("decode %s: %v", typ, err)
+	}
+	return e
+}

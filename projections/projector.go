@@ -30,6 +30,15 @@ type Projector interface {
 	Tables() []*Table
 }
 
+// Selective is implemented by a projector whose Apply writes only for
+// some event types. Its consumer group then starts a batch when one of
+// those is appended, and moves past the others lazily (see
+// bus.SubscriberConfig.Interest). TestSelectiveProjectorsIgnoreTheRest holds
+// each one to its word.
+type Selective interface {
+	EventTypes() []string
+}
+
 // Partitioner is implemented by a projector whose read model can be built
 // in parts: events with one key write rows that no event with another key
 // writes. A replay that cannot hold the whole read model in memory builds
@@ -55,6 +64,10 @@ func All() []Projector {
 // checkpoint is the group's place in the log.
 func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, projectors ...Projector) error {
 	for _, p := range projectors {
+		cfg := cfg
+		if s, ok := p.(Selective); ok {
+			cfg.Interest = s.EventTypes()
+		}
 		sub, err := bus.NewSubscriber(pool, p.Name(), relay, cfg, router.Logger())
 		if err != nil {
 			return err

@@ -22,6 +22,8 @@ var usersTable = NewTable("users", "id", "email", "name", "role", "company", "cr
 
 func (UsersProjector) Tables() []*Table { return []*Table{usersTable} }
 
+func (UsersProjector) EventTypes() []string { return []string{domain.UserRegistered{}.EventType()} }
+
 // PartitionKey: a user's events touch only that user's row.
 func (UsersProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
 	return r.StreamID, r.StreamType == domain.StreamUser
