@@ -83,7 +83,7 @@ func TestPprofAddrIsLoopbackOnly(t *testing.T) {
 	is := is.New(t)
 	for _, ok := range []string{"127.0.0.1:6060", "localhost:6060", "[::1]:0"} {
 		c, err := ConfigFromEnv(env(map[string]string{"PPROF_ADDR": ok}))
-		is.NoErr(err)              // a loopback address is taken
+		is.NoErr(err)             // a loopback address is taken
 		is.Equal(c.PprofAddr, ok) // as given
 	}
 	c, err := ConfigFromEnv(env(nil))
