@@ -272,6 +272,19 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 		if _, err := r.pool.Exec(ctx, `CREATE TABLE `+shadow+`.`+ident(table)+` (LIKE public.`+ident(table)+` INCLUDING ALL)`); err != nil {
 			return fmt.Errorf("replay %s: copy table %s: %w", name, table, err)
 		}
+		// LIKE copies columns, constraints and indexes (with their
+		// settings), not the table's own storage settings (fillfactor).
+		var options []string
+		if err := r.pool.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass`,
+			"public."+ident(table)).Scan(&options); err != nil {
+			return fmt.Errorf("replay %s: settings of %s: %w", name, table, err)
+		}
+		if len(options) > 0 {
+			// Catalog text (name=value), not client input.
+			if _, err := r.pool.Exec(ctx, `ALTER TABLE `+shadow+`.`+ident(table)+` SET (`+strings.Join(options, ", ")+`)`); err != nil {
+				return fmt.Errorf("replay %s: settings of %s: %w", name, table, err)
+			}
+		}
 		if table == "checkpoints" {
 			continue
 		}
