@@ -226,7 +226,8 @@ func TestStagedWritesGoWithTheAcknowledgement(t *testing.T) {
 	group, table := stagingFixture(t)
 	var reported []eventstore.Checkpoint
 	var wrote []bool
-	b := &beginner{pool: db.Pool, committed: func(cp eventstore.Checkpoint, w bool) { reported, wrote = append(reported, cp), append(wrote, w) }}
+	b := &beginner{pool: db.Pool, committed: func(cp eventstore.Checkpoint, w bool) { reported, wrote = append(reported, cp), append(wrote, w) },
+		horizon: newHorizonWatch(db.Pool, NewSignal(), newAppendLog())}
 	tx, err := b.BeginTx(ctx, nil)
 	is.NoErr(err) // begin
 
@@ -251,6 +252,11 @@ func TestStagedWritesGoWithTheAcknowledgement(t *testing.T) {
 	is.Equal(readCheckpoint(t, group), first)  // and the checkpoint moved with them
 	is.Equal(reported, []eventstore.Checkpoint{first})
 	is.Equal(wrote, []bool{true}) // with writes
+	reading, ok := b.horizon.latest()
+	is.True(ok && reading.xid > 0) // and the horizon was read after the commit, in the same round trip
+	b.horizon.mu.Lock()
+	is.Equal(b.horizon.queries, 0) // not by a query of its own
+	b.horizon.mu.Unlock()
 }
 
 // A handler that fails stages nothing, and a message delivered again in

@@ -94,6 +94,16 @@ func (w *horizonWatch) fresh(ctx context.Context, gen uint64, notBefore time.Tim
 	}
 }
 
+// offer keeps s, a reading taken elsewhere (after a subscriber's commit),
+// if it is newer than the last.
+func (w *horizonWatch) offer(s horizonState) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s.gen >= w.state.gen && s.xid >= w.state.xid {
+		w.state = s
+	}
+}
+
 // latest returns the last reading, which may be old but is never wrong to
 // read below; ok is false before the first.
 func (w *horizonWatch) latest() (horizonState, bool) {

@@ -103,7 +103,7 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 	relay.progress.runs(consumerGroup)
 	ackDeadline := 30 * time.Second
 	sub, err := wmsql.NewSubscriber(
-		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, committed: func(cp eventstore.Checkpoint, wrote bool) {
+		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, horizon: relay.horizon, committed: func(cp eventstore.Checkpoint, wrote bool) {
 			w.committed(cp)
 			if wrote {
 				relay.progress.wrote(consumerGroup)
@@ -321,13 +321,22 @@ func (w *waiter) await(logger watermill.LoggerAdapter) time.Duration {
 	var notBefore time.Time
 	for {
 		gen, woken := w.appended.Wait()
-		s, err := w.horizon.fresh(w.ctx, gen, notBefore)
-		if err != nil {
-			if w.ctx.Err() != nil {
-				return w.cfg.IdlePoll
+		// The last reading will do if it shows something to read (one is
+		// taken after every batch's commit, in its round trip); a new one
+		// is read only to find out that there is nothing.
+		s, ok := w.horizon.latest()
+		w.mu.Lock()
+		fresh := !ok || !w.known.Less(s.head)
+		w.mu.Unlock()
+		if fresh {
+			var err error
+			if s, err = w.horizon.fresh(w.ctx, gen, notBefore); err != nil {
+				if w.ctx.Err() != nil {
+					return w.cfg.IdlePoll
+				}
+				logger.Error("Reading the log's horizon failed", err, watermill.LogFields{"consumer_group": w.group})
+				return time.Second
 			}
-			logger.Error("Reading the log's horizon failed", err, watermill.LogFields{"consumer_group": w.group})
-			return time.Second
 		}
 		wait := w.cfg.IdlePoll
 		w.mu.Lock()

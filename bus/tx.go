@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -23,6 +24,10 @@ type beginner struct {
 	pool              *pgxpool.Pool
 	committed         func(cp eventstore.Checkpoint, wrote bool)
 	synchronousCommit bool
+	// horizon, when set, is read right after each acknowledging COMMIT, in
+	// the same round trip, and given the reading: the group's next batch
+	// can start from it without a round trip of its own.
+	horizon *horizonWatch
 }
 
 // BeginTx takes a connection; the transaction begins with its first
@@ -39,7 +44,7 @@ func (b *beginner) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (wmsql.T
 	if !b.synchronousCommit {
 		begin = append(begin, "SET LOCAL synchronous_commit TO OFF")
 	}
-	return &Tx{conn: conn, ctx: ctx, begin: begin, committed: b.committed}, nil
+	return &Tx{conn: conn, ctx: ctx, begin: begin, committed: b.committed, horizon: b.horizon}, nil
 }
 
 func (b *beginner) ExecContext(ctx context.Context, query string, args ...any) (wmsql.Result, error) {
@@ -67,6 +72,7 @@ type Tx struct {
 	ctx       context.Context
 	begin     []string
 	committed func(cp eventstore.Checkpoint, wrote bool)
+	horizon   *horizonWatch
 
 	mu sync.Mutex
 	// begun: the BEGIN was sent; ended: the COMMIT or ROLLBACK was, or
@@ -172,12 +178,13 @@ type statement struct {
 }
 
 // send runs statements in one round trip, after the BEGIN if it has not
-// been sent; last, when set, reads the last statement's rows (the caller
-// then closes them, which ends the round trip). It returns the last
+// been sent; last, when set, reads the result of the statement after them
+// (queued by queueLast), and tells whether it leaves the round trip open
+// for its caller to end (the rows of a query). It returns the last
 // statement's command tag.
-func (t *Tx) send(ctx context.Context, statements []statement, last func(pgx.BatchResults) (wmsql.Rows, error)) (pgconn.CommandTag, wmsql.Rows, error) {
+func (t *Tx) send(ctx context.Context, statements []statement, queueLast func(*pgx.Batch), last func(pgx.BatchResults) (keepOpen bool, err error)) (pgconn.CommandTag, error) {
 	if t.ended {
-		return pgconn.CommandTag{}, nil, errors.New("bus: the subscriber transaction has ended")
+		return pgconn.CommandTag{}, errors.New("bus: the subscriber transaction has ended")
 	}
 	var b pgx.Batch
 	var labels []string
@@ -191,35 +198,35 @@ func (t *Tx) send(ctx context.Context, statements []statement, last func(pgx.Bat
 		b.Queue(s.sql, s.args...)
 		labels = append(labels, s.label)
 	}
+	if queueLast != nil {
+		queueLast(&b)
+	}
 	t.begun = true
 	results := t.conn.SendBatch(ctx, &b)
-	n := len(labels)
-	if last != nil {
-		n--
-	}
 	var tag pgconn.CommandTag
-	for i := range n {
+	for i := range labels {
 		var err error
 		if tag, err = results.Exec(); err != nil {
 			results.Close()
 			t.ended = true // the transaction is aborted: only a ROLLBACK is left
-			return tag, nil, fmt.Errorf("%s: %w", labels[i], err)
+			return tag, fmt.Errorf("%s: %w", labels[i], err)
 		}
 	}
 	if last != nil {
-		rows, err := last(results)
+		keepOpen, err := last(results)
 		if err != nil {
 			results.Close()
-			t.ended = true
-			return tag, nil, err
+			return tag, err
 		}
-		return tag, rows, nil
+		if keepOpen {
+			return tag, nil
+		}
 	}
 	if err := results.Close(); err != nil {
 		t.ended = true
-		return tag, nil, err
+		return tag, err
 	}
-	return tag, nil, nil
+	return tag, nil
 }
 
 // ExecContext is used by the subscriber to acknowledge messages (ackSQL),
@@ -232,7 +239,7 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if query != ackSQL || len(args) != 3 {
-		tag, _, err := t.send(ctx, []statement{{query, args, "statement"}}, nil)
+		tag, err := t.send(ctx, []statement{{query, args, "statement"}}, nil, nil)
 		return wmsql.PgxResult{CommandTag: tag}, err
 	}
 	txID, err := strconv.ParseUint(fmt.Sprint(args[1]), 10, 64)
@@ -253,7 +260,23 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 	}
 	wrote := len(statements) > 0
 	statements = append(statements, statement{query, args, "acknowledge"}, statement{"COMMIT", nil, "commit"})
-	if _, _, err := t.send(ctx, statements, nil); err != nil {
+	var queueHorizon func(*pgx.Batch)
+	var readHorizon func(pgx.BatchResults) (bool, error)
+	if t.horizon != nil {
+		// Read after the COMMIT, in a transaction of its own: a reading
+		// like any other (it began after everything announced up to gen).
+		gen, _ := t.horizon.appended.Wait()
+		untyped := t.horizon.appends.untypedCount()
+		at := time.Now()
+		queueHorizon = func(b *pgx.Batch) { b.Queue(eventstore.HorizonSQL) }
+		readHorizon = func(results pgx.BatchResults) (bool, error) {
+			if r, err := eventstore.ScanHorizon(results.QueryRow()); err == nil {
+				t.horizon.offer(horizonState{xid: r.Horizon, head: r.Head, gen: gen, untyped: untyped, at: at})
+			}
+			return false, nil // a reading that failed only costs the next batch a reading of its own
+		}
+	}
+	if _, err := t.send(ctx, statements, queueHorizon, readHorizon); err != nil {
 		return nil, err
 	}
 	t.ended, t.committedInAck = true, true
@@ -267,14 +290,20 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (wmsql.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, rows, err := t.send(ctx, []statement{{query, args, "query"}}, func(results pgx.BatchResults) (wmsql.Rows, error) {
-		rows, err := results.Query()
+	var rows *batchRows
+	_, err := t.send(ctx, nil, func(b *pgx.Batch) { b.Queue(query, args...) }, func(results pgx.BatchResults) (bool, error) {
+		r, err := results.Query()
 		if err != nil {
-			return nil, err
+			t.ended = true
+			return false, fmt.Errorf("query: %w", err)
 		}
-		return &batchRows{Rows: rows, results: results}, nil
+		rows = &batchRows{Rows: r, results: results}
+		return true, nil
 	})
-	return rows, err
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
 // batchRows are the rows of a round trip's last statement. The round trip

@@ -136,16 +136,29 @@ func ReadHorizon(ctx context.Context, q Querier) (HorizonReading, error) {
 		return HorizonReading{}, fmt.Errorf("read the log's horizon: %w", err)
 	}
 	defer rows.Close()
-	var h int64
 	var r HorizonReading
 	if rows.Next() {
-		err = rows.Scan(&h, &r.Head.TxID, &r.Head.Position)
+		r, err = ScanHorizon(rows)
 	}
 	if err == nil {
 		err = rows.Err()
 	}
 	if err != nil {
 		return HorizonReading{}, fmt.Errorf("read the log's horizon: %w", err)
+	}
+	return r, nil
+}
+
+// HorizonSQL is ReadHorizon's statement, for a reader that sends it with
+// others (after its own COMMIT, say); ScanHorizon reads its row.
+const HorizonSQL = horizonSQL
+
+// ScanHorizon reads the row of HorizonSQL.
+func ScanHorizon(row interface{ Scan(...any) error }) (HorizonReading, error) {
+	var h int64
+	var r HorizonReading
+	if err := row.Scan(&h, &r.Head.TxID, &r.Head.Position); err != nil {
+		return HorizonReading{}, err
 	}
 	r.Horizon = uint64(h)
 	return r, nil
