@@ -495,3 +495,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A relay alone on its database sends no notification: each would cost the
+// server a transaction and reach no one. Once another process's relay
+// listens, it notifies (within peersCheckEvery).
+func TestRelayNotifiesOnlyWhenAnotherProcessListens(t *testing.T) {
+	is := is.New(t)
+	ctx := testCtx(t)
+	own := testdb.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	runRelay := func(r *Relay) {
+		rctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); r.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-done })
+		is.True(closedWithin(r.Listening(), 10*time.Second)) // it listens
+	}
+	// An eavesdropper: a plain connection listening, not a relay.
+	conn, err := own.Pool.Acquire(ctx)
+	is.NoErr(err)
+	ear := conn.Hijack()
+	defer ear.Close(context.WithoutCancel(ctx))
+	_, err = ear.Exec(ctx, `LISTEN `+channelAppended)
+	is.NoErr(err)
+	heard := func(within time.Duration) bool {
+		wctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		_, err := ear.WaitForNotification(wctx)
+		return err == nil
+	}
+
+	alone := NewRelay(own.Pool, log)
+	runRelay(alone)
+	alone.Appended(nil)
+	is.True(!heard(300 * time.Millisecond)) // nobody to tell: nothing sent
+
+	other := NewRelay(own.Pool, log)
+	runRelay(other)
+	_, otherHeard := other.Signals().Appended.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for !isClosed(otherHeard) {
+		is.True(time.Now().Before(deadline)) // the other process hears of appends once the first has seen it listening
+		alone.Appended(nil)
+		time.Sleep(50 * time.Millisecond)
+	}
+	is.True(heard(time.Second)) // and so does anyone listening
+}

@@ -2,12 +2,12 @@ package bus
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/eventstore"
@@ -56,6 +56,14 @@ type Relay struct {
 	// listening is closed once the relay first listens.
 	listening     chan struct{}
 	listeningOnce sync.Once
+	// listenerPID is the server process of the listening connection;
+	// peers is whether another relay listens, as found out at
+	// peersCheckedAt. peersMu guards them (not mu: Appended, on the
+	// appends' path, must never wait for the query that finds out).
+	peersMu        sync.Mutex
+	listenerPID    uint32
+	peers          bool
+	peersCheckedAt time.Time
 }
 
 // NewRelay returns a relay over pool. Until Run, it only signals within
@@ -138,25 +146,24 @@ func (r *Relay) sendLoop(ctx context.Context) {
 		appended := appendedPayload(r.id, r.pendingTypes, false)
 		clear(r.pendingTypes)
 		r.mu.Unlock()
-		if len(channels) == 0 {
+		if len(channels) == 0 || !r.othersListen(ctx) {
 			continue
 		}
-		// One round trip and one transaction for all channels, committed
-		// without waiting for its WAL flush: a notification is not durable
-		// anyway (listeners that reconnect are told to look), and a flush
-		// per notification would compete with the appends' own. Channel
-		// names are constants and the payload a UUID and event type names
-		// checked against eventTypeName, safe to inline in this
-		// multi-statement (simple protocol) query.
-		notify := "SET LOCAL synchronous_commit TO OFF"
+		// One round trip and one transaction for all channels (a batch runs
+		// in one implicit transaction), committed without waiting for its
+		// WAL flush: a notification is not durable anyway (listeners that
+		// reconnect are told to look), and a flush per notification would
+		// compete with the appends' own.
+		var b pgx.Batch
+		b.Queue("SET LOCAL synchronous_commit TO OFF")
 		for _, c := range channels {
 			payload := r.id
 			if c == channelAppended {
 				payload = appended
 			}
-			notify += fmt.Sprintf("; NOTIFY %s, '%s'", c, payload)
+			b.Queue("SELECT pg_notify($1, $2)", c, payload)
 		}
-		if _, err := r.pool.Exec(ctx, notify); err != nil && ctx.Err() == nil {
+		if err := r.pool.SendBatch(ctx, &b).Close(); err != nil && ctx.Err() == nil {
 			r.log.Debug("notify failed", "channels", channels, "err", err)
 		}
 		// Let the signals of a busy spell gather for a moment: the first
@@ -171,6 +178,34 @@ func (r *Relay) sendLoop(ctx context.Context) {
 		case <-time.After(notifySpacing):
 		}
 	}
+}
+
+// relayApplicationName names the relays' listening connections, so that a
+// relay can tell whether another process listens.
+const relayApplicationName = "jobboard relay"
+
+// peersCheckEvery is how long a relay trusts what it found out about other
+// processes listening: a process that starts listening is notified after
+// at most that long (it polls meanwhile, see SubscriberConfig.IdlePoll).
+const peersCheckEvery = time.Second
+
+// othersListen reports whether another process's relay listens on this
+// database: without one, notifications would only cost the server a
+// transaction each and reach no one. When it cannot tell, it says yes.
+func (r *Relay) othersListen(ctx context.Context) bool {
+	r.peersMu.Lock()
+	defer r.peersMu.Unlock()
+	if time.Since(r.peersCheckedAt) < peersCheckEvery {
+		return r.peers
+	}
+	var others bool
+	err := r.pool.QueryRow(ctx, `
+SELECT EXISTS (SELECT FROM pg_stat_activity
+               WHERE datname = current_database() AND application_name = $1 AND pid <> $2)`,
+		relayApplicationName, r.listenerPID).Scan(&others)
+	r.peers = err != nil || others
+	r.peersCheckedAt = time.Now()
+	return r.peers
 }
 
 func (r *Relay) listenLoop(ctx context.Context) {
@@ -195,6 +230,13 @@ func (r *Relay) listen(ctx context.Context) error {
 	// A connection that was LISTENing is not handed back to the pool.
 	conn := pooled.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `SELECT set_config('application_name', $1, false)`, relayApplicationName); err != nil {
+		return err
+	}
+	r.peersMu.Lock()
+	r.listenerPID = conn.PgConn().PID()
+	r.peersCheckedAt = time.Time{} // look again: this may be a new connection
+	r.peersMu.Unlock()
 	for _, c := range []string{channelAppended, channelProgressed} {
 		if _, err := conn.Exec(ctx, `LISTEN `+c); err != nil {
 			return err
