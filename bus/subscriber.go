@@ -76,9 +76,10 @@ func (c *SubscriberConfig) setDefaults() {
 // handlers staged (see Stage).
 //
 // Between batches it sleeps until an append is announced (through the
-// relay) and the horizon, read once for all the subscribers of a process,
+// relay) and the horizon, read once for all the subscribers of a process
+// (or right after its last batch's commit, in that batch's round trip),
 // shows an event its group has not reached; or until IdlePoll passes. It
-// never runs a transaction to find out that there is nothing to do.
+// never begins a batch to find out that there is nothing to do.
 type Subscriber struct {
 	*wmsql.Subscriber
 	group   string
