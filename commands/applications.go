@@ -2,10 +2,8 @@ package commands
 
 import (
 	"context"
-	"errors"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/domain"
@@ -82,13 +80,7 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 func claimApplication(jobID, applicantID, applicationID uuid.UUID) eventstore.AppendOption {
 	return eventstore.With(eventstore.Statement{
 		SQL:  `INSERT INTO application_claims (job_id, applicant_id, application_id) VALUES ($1, $2, $3)`,
-		Args: []any{jobID, applicantID, applicationID},
-		OnError: func(err error) error {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "application_claims_pkey" {
-				return errAlreadyApplied
-			}
-			return err
-		},
+		Args:    []any{jobID, applicantID, applicationID},
+		OnError: onUniqueViolation("application_claims_pkey", errAlreadyApplied),
 	})
 }

@@ -5,8 +5,10 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/auth"
@@ -58,4 +60,17 @@ func (h *Handlers) appendAndWait(ctx context.Context, stream eventstore.Stream, 
 		return appended, err
 	}
 	return appended, nil
+}
+
+// onUniqueViolation is an eventstore.Statement's OnError that turns a
+// violation of the unique constraint named constraint into to: the
+// database, not a read before the write, decides a race.
+func onUniqueViolation(constraint string, to error) func(error) error {
+	return func(err error) error {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint {
+			return to
+		}
+		return err
+	}
 }

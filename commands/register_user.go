@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
@@ -90,20 +89,18 @@ func mergeInvalid(domainErr error, passwordProblem, role string, roleErr error) 
 	return v.Err()
 }
 
+var errEmailTaken = &domain.Error{
+	Kind:    domain.KindConflict,
+	Message: "an account with this email already exists",
+	Fields:  []domain.FieldError{{Field: "email", Message: "is already registered"}},
+}
+
+// insertCredentials writes the password hash with the registration; a
+// taken email (the unique index) is a conflict.
 func insertCredentials(id uuid.UUID, email, hash string) eventstore.AppendOption {
 	return eventstore.With(eventstore.Statement{
-		SQL:  `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)`,
-		Args: []any{id, email, hash},
-		OnError: func(err error) error {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_key" {
-				return &domain.Error{
-					Kind:    domain.KindConflict,
-					Message: "an account with this email already exists",
-					Fields:  []domain.FieldError{{Field: "email", Message: "is already registered"}},
-				}
-			}
-			return err
-		},
+		SQL:     `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)`,
+		Args:    []any{id, email, hash},
+		OnError: onUniqueViolation("credentials_email_key", errEmailTaken),
 	})
 }
