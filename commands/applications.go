@@ -79,7 +79,7 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 // is a conflict.
 func claimApplication(jobID, applicantID, applicationID uuid.UUID) eventstore.AppendOption {
 	return eventstore.With(eventstore.Statement{
-		SQL:  `INSERT INTO application_claims (job_id, applicant_id, application_id) VALUES ($1, $2, $3)`,
+		SQL:     `INSERT INTO application_claims (job_id, applicant_id, application_id) VALUES ($1, $2, $3)`,
 		Args:    []any{jobID, applicantID, applicationID},
 		OnError: onUniqueViolation("application_claims_pkey", errAlreadyApplied),
 	})
