@@ -41,14 +41,19 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 	if err := domain.CheckCanApply(caller.Role); err != nil {
 		return uuid.Nil, err
 	}
-	account, err := h.loadUser(ctx, caller.UserID)
+	// The applicant's stream and the job's, in one round trip.
+	streams, err := h.store.ReadStreams(ctx, caller.UserID, jobID)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	account, err := userFrom(streams[caller.UserID])
 	if domain.KindOf(err) == domain.KindNotFound {
 		err = &domain.Error{Kind: domain.KindUnauthorized, Message: "the access token names an account that does not exist"}
 	}
 	if err != nil {
 		return uuid.Nil, err
 	}
-	job, _, err := h.loadJob(ctx, jobID)
+	job, _, err := jobFrom(streams[jobID])
 	if err != nil {
 		return uuid.Nil, err
 	}

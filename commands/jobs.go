@@ -120,6 +120,11 @@ func (h *Handlers) loadJob(ctx context.Context, id uuid.UUID) (*domain.Job, even
 	if err != nil {
 		return nil, eventstore.Checkpoint{}, err
 	}
+	return jobFrom(records)
+}
+
+// jobFrom folds a job's stream.
+func jobFrom(records []eventstore.Record) (*domain.Job, eventstore.Checkpoint, error) {
 	if len(records) == 0 || records[0].StreamType != domain.StreamJob {
 		return nil, eventstore.Checkpoint{}, domain.Errorf(domain.KindNotFound, "no such job")
 	}

@@ -66,6 +66,11 @@ func (h *Handlers) loadUser(ctx context.Context, id uuid.UUID) (*domain.User, er
 	if err != nil {
 		return nil, err
 	}
+	return userFrom(records)
+}
+
+// userFrom folds an account's stream.
+func userFrom(records []eventstore.Record) (*domain.User, error) {
 	events, err := eventstore.Events(records)
 	if err != nil {
 		return nil, err

@@ -306,6 +306,24 @@ func (s *Store) ReadStream(ctx context.Context, streamID uuid.UUID) ([]Record, e
 	return scanRecords(rows)
 }
 
+// ReadStreams returns the events of several streams, each oldest first, in
+// one round trip. A stream with no events has no entry.
+func (s *Store) ReadStreams(ctx context.Context, streamIDs ...uuid.UUID) (map[uuid.UUID][]Record, error) {
+	rows, err := s.pool.Query(ctx, selectRecordSQL+` WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version`, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read streams: %w", err)
+	}
+	records, err := scanRecords(rows)
+	if err != nil {
+		return nil, err
+	}
+	streams := make(map[uuid.UUID][]Record, len(streamIDs))
+	for _, r := range records {
+		streams[r.StreamID] = append(streams[r.StreamID], r)
+	}
+	return streams, nil
+}
+
 // ReadAll returns up to limit events that come after the checkpoint, in log
 // order. It only returns events below the horizon, so an append that
 // commits later can never have its events land behind a checkpoint a

@@ -715,3 +715,32 @@ VALUES ($1, 'user', $2, 1, 'Never', 1, '{}', now())`, uuid.New(), uuid.New())
 	is.NoErr(err)          // follower's query
 	is.Equal(len(held), 1) // sees the event at once, though the other transaction still runs
 }
+
+func TestReadStreamsReadsSeveralAtOnce(t *testing.T) {
+	is := is.New(t)
+	ctx := testContext(t)
+	store := eventstore.New(db.Pool)
+	a, eventsA := someEvents(t, 2)
+	b, eventsB := someEvents(t, 1)
+	_, err := store.Append(ctx, a, 0, eventsA)
+	is.NoErr(err) // append to a
+	_, err = store.Append(ctx, b, 0, eventsB)
+	is.NoErr(err) // append to b
+	unknown := uuid.New()
+
+	streams, err := store.ReadStreams(ctx, a.ID, b.ID, unknown)
+	is.NoErr(err)             // read three streams
+	is.Equal(len(streams), 2) // the two that have events
+	is.Equal(len(streams[unknown]), 0)
+	for id, want := range map[uuid.UUID]int{a.ID: 2, b.ID: 1} {
+		got := streams[id]
+		is.Equal(len(got), want) // each stream whole
+		for i, r := range got {
+			is.Equal(r.StreamID, id)        // and only its own events
+			is.Equal(r.Version, int64(i+1)) // oldest first
+		}
+		one, err := store.ReadStream(ctx, id)
+		is.NoErr(err)
+		is.Equal(one, got) // as ReadStream reads it
+	}
+}

@@ -44,10 +44,12 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 		return Application{}, permanent{fmt.Errorf("application %s: no ApplicationSubmitted in the log", id)}
 	}
 
-	jobRecords, err := s.Store.ReadStream(ctx, submitted.JobID)
+	// The job's stream and the recruiter's, in one round trip.
+	streams, err := s.Store.ReadStreams(ctx, submitted.JobID, submitted.RecruiterID)
 	if err != nil {
 		return Application{}, err
 	}
+	jobRecords := streams[submitted.JobID]
 	seen := 0
 	for seen < len(jobRecords) && jobRecords[seen].Position < at.Position {
 		seen++ // the job as the applicant saw it
@@ -61,11 +63,7 @@ func (s LogSource) Load(ctx context.Context, id uuid.UUID) (Application, error) 
 		return Application{}, fmt.Errorf("job %s: %w", submitted.JobID, err)
 	}
 
-	recruiterRecords, err := s.Store.ReadStream(ctx, submitted.RecruiterID)
-	if err != nil {
-		return Application{}, err
-	}
-	recruiterEvents, err := eventstore.Events(recruiterRecords)
+	recruiterEvents, err := eventstore.Events(streams[submitted.RecruiterID])
 	if err != nil {
 		return Application{}, err
 	}
