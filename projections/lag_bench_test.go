@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/bus"
@@ -54,8 +55,9 @@ type lagStrategy struct {
 	// so it should hold back no subscriber.
 	stall time.Duration
 	// appendStall: the same, but the stalling transaction is an append
-	// (it has inserted an event): events committed meanwhile are hidden
-	// from every subscriber until it ends, which the horizon cannot avoid.
+	// (through the store, so its end is announced): events committed
+	// meanwhile are hidden from every subscriber until it ends, which the
+	// horizon cannot avoid.
 	appendStall time.Duration
 	// foreign: for the whole run, a write transaction is open for
 	// foreignHold at a time, one after the other: in another database of
@@ -131,6 +133,9 @@ func benchmarkLag(b *testing.B, s lagStrategy) {
 		opts = append(opts, eventstore.OnAppended(relay.Appended))
 	}
 	store := eventstore.New(db.Pool, opts...)
+	if s.appendStall > 0 {
+		benchStallAppends(b, store, s.appendStall)
+	}
 	tracker := projections.NewTracker(db.Pool, relay, 10*time.Second)
 	users := projections.NewUsersView(db.Pool)
 	// Every group that acts on a registration; a selective group that does
@@ -144,10 +149,7 @@ func benchmarkLag(b *testing.B, s lagStrategy) {
 	all := benchNames(acting)
 
 	if s.stall > 0 {
-		benchStallTransactions(b, db.Pool, s.stall, false)
-	}
-	if s.appendStall > 0 {
-		benchStallTransactions(b, db.Pool, s.appendStall, true)
+		benchStallTransactions(b, db.Pool, s.stall)
 	}
 	switch s.foreign {
 	case "other-db":
@@ -259,16 +261,42 @@ func benchStartRelay(b *testing.B, pool *pgxpool.Pool) *bus.Relay {
 	return relay
 }
 
+// benchStallAppends keeps an append running for stall at random moments,
+// a fifth of the time on average, until the benchmark ends: a registration
+// whose transaction waits (Within) before it commits.
+func benchStallAppends(b *testing.B, store *eventstore.Store, stall time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewPCG(5, 6))
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(rng.Int64N(int64(8 * stall)))):
+			}
+			stream, events := benchRegistration(b, uuid.New())
+			_, err := store.Append(ctx, stream, 0, events, eventstore.Within(func(ctx context.Context, _ pgx.Tx) error {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(stall):
+					return nil
+				}
+			}))
+			if err != nil && ctx.Err() == nil {
+				b.Error(err)
+			}
+		}
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+}
+
 // benchStallTransactions keeps a transaction id held for stall at random
-// moments, a fifth of the time on average, until the benchmark ends; with
-// appending, by a transaction that has inserted an event (and is then
-// rolled back).
-func benchStallTransactions(b *testing.B, pool *pgxpool.Pool, stall time.Duration, appending bool) {
-	take := `SELECT pg_current_xact_id()`
-	if appending {
-		take = `INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, occurred_at)
-VALUES (gen_random_uuid(), 'bench', gen_random_uuid(), 1, 'BenchStall', 1, '{}', now())`
-	}
+// moments, a fifth of the time on average, until the benchmark ends.
+func benchStallTransactions(b *testing.B, pool *pgxpool.Pool, stall time.Duration) {
+	const take = `SELECT pg_current_xact_id()`
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
