@@ -26,8 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +36,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jobboard/jobboard/bench/internal/loopback"
 )
 
 var (
@@ -81,7 +81,7 @@ func main() {
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	for _, d := range []string{*dsn, *otherDSN} {
-		if err := loopbackOnly(d); err != nil {
+		if err := loopback.CheckPostgres(d); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -571,23 +571,6 @@ func reportMissing(ctx context.Context, c *pgx.Conn, run string, seq int, r Read
 }
 
 // ---- helpers ----
-
-// loopbackOnly refuses a connection string that names a host other than a
-// loopback address: this program writes benchmark rows into events.
-func loopbackOnly(dsn string) error {
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return fmt.Errorf("want a postgres:// URL, got %q", dsn)
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("refusing %q: only a loopback server (scratch cluster) may be used", host)
-}
 
 func pct(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {

@@ -24,8 +24,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/jobboard/jobboard/bench/internal/loopback"
 )
 
 // The values the clients rotate through: common and rare title words, big
@@ -74,7 +75,7 @@ func run(base string, clients int, warmup, duration, timeout time.Duration, titl
 	if err != nil {
 		return fmt.Errorf("-url: %w", err)
 	}
-	if err := checkLoopback(u); err != nil {
+	if err := loopback.CheckHTTP(u); err != nil {
 		return err
 	}
 	switch {
@@ -89,7 +90,7 @@ func run(base string, clients int, warmup, duration, timeout time.Duration, titl
 
 	transport := &http.Transport{
 		Proxy:               nil, // never through a proxy: loopback only
-		DialContext:         (&net.Dialer{Timeout: timeout, Control: loopbackOnly}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: timeout, Control: loopback.Control}).DialContext,
 		MaxIdleConns:        clients,
 		MaxIdleConnsPerHost: clients,
 		IdleConnTimeout:     time.Minute,
@@ -232,35 +233,6 @@ func probe(client *http.Client, u *url.URL, title, location string) error {
 			!strings.Contains(strings.ToLower(j.Location), strings.ToLower(location)) {
 			return fmt.Errorf("GET %s returned a job that does not match: %q in %q", target.String(), j.Title, j.Location)
 		}
-	}
-	return nil
-}
-
-// loopbackOnly refuses to connect anywhere but this machine, whatever a
-// host name resolved to.
-func loopbackOnly(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("refusing to connect to %s: not a loopback address", address)
-	}
-	return nil
-}
-
-// checkLoopback refuses any target but this machine.
-func checkLoopback(u *url.URL) error {
-	if u.Scheme != "http" {
-		return fmt.Errorf("-url %s: only http:// on a loopback address", u)
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-url %s: the host must be a loopback address (127.0.0.1, ::1 or localhost)", u)
 	}
 	return nil
 }

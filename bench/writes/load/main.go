@@ -62,6 +62,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jobboard/jobboard/bench/internal/loopback"
 )
 
 func main() {
@@ -138,7 +140,7 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("-url: %w", err)
 	}
-	if err := checkLoopbackURL(u); err != nil {
+	if err := loopback.CheckHTTP(u); err != nil {
 		return err
 	}
 	switch {
@@ -178,7 +180,7 @@ func run(o options) error {
 
 	transport := &http.Transport{
 		Proxy:               nil, // never through a proxy: loopback only
-		DialContext:         (&net.Dialer{Timeout: o.timeout, Control: loopbackOnly}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: o.timeout, Control: loopback.Control}).DialContext,
 		MaxIdleConns:        o.clients,
 		MaxIdleConnsPerHost: o.clients,
 		IdleConnTimeout:     time.Minute,
@@ -446,7 +448,7 @@ func load(ctx context.Context, dsn, mode string) (*seedData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-db: %w", err)
 	}
-	if err := checkLoopbackHost(cfg.Host); err != nil {
+	if err := loopback.CheckHost(cfg.Host); err != nil {
 		return nil, fmt.Errorf("-db: %w", err)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -730,40 +732,4 @@ func coverLetter(rng *rand.Rand, name string) string {
 	b.WriteString("\n\nKind regards,\n")
 	b.WriteString(name)
 	return b.String()
-}
-
-// loopbackOnly refuses to connect anywhere but this machine, whatever a
-// host name resolved to.
-func loopbackOnly(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("refusing to connect to %s: not a loopback address", address)
-	}
-	return nil
-}
-
-// checkLoopbackURL refuses any HTTP target but this machine.
-func checkLoopbackURL(u *url.URL) error {
-	if u.Scheme != "http" {
-		return fmt.Errorf("-url %s: only http:// on a loopback address", u)
-	}
-	if err := checkLoopbackHost(u.Hostname()); err != nil {
-		return fmt.Errorf("-url %s: %w", u, err)
-	}
-	return nil
-}
-
-// checkLoopbackHost accepts localhost, a loopback IP, or a Unix socket
-// directory (a path).
-func checkLoopbackHost(host string) error {
-	if host == "localhost" || strings.HasPrefix(host, "/") {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("the host %q is not a loopback address (127.0.0.1, ::1 or localhost)", host)
 }
