@@ -85,10 +85,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if a.cfg.Role.runsWorkers() {
-		if err = a.startRouter(ctx, relay); err != nil {
+		// The mailer's handler tells the workers beside it what it queued.
+		due := mailer.NewDue()
+		if err = a.startRouter(ctx, relay, due); err != nil {
 			return err
 		}
-		if err = a.startMailer(bg, relay); err != nil {
+		if err = a.startMailer(bg, due); err != nil {
 			return err
 		}
 	}
@@ -123,7 +125,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
+func (a *App) startRouter(ctx context.Context, relay *bus.Relay, due *mailer.Due) error {
 	logger := watermill.NewSlogLoggerWithLevelMapping(a.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: a.cfg.ShutdownTimeout}, logger)
 	if err != nil {
@@ -134,7 +136,7 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
 	if err := projections.Register(router, a.Pool, relay, cfg, projections.All()...); err != nil {
 		return err
 	}
-	if err := mailer.Register(router, a.Pool, relay, cfg); err != nil {
+	if err := mailer.Register(router, a.Pool, relay, cfg, due); err != nil {
 		return err
 	}
 	a.router = router
@@ -157,7 +159,7 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay) error {
 // startMailer starts the workers that send the queued mails. They run
 // outside the message router: the router's handler only queues, in its
 // transaction, and the sending happens here, holding no transaction.
-func (a *App) startMailer(ctx context.Context, relay *bus.Relay) error {
+func (a *App) startMailer(ctx context.Context, due *mailer.Due) error {
 	m := a.cfg.Mail
 	sender, err := mailer.NewSender(m.SMTPURL, m.Dir, m.SendTimeout, a.log)
 	if err != nil {
@@ -165,7 +167,7 @@ func (a *App) startMailer(ctx context.Context, relay *bus.Relay) error {
 	}
 	queue := mailer.NewQueue(a.Pool)
 	worker := mailer.NewWorker(queue, sender, mailer.LogSource{Store: a.Store, Pool: a.Pool},
-		relay.Progress().Wrote(mailer.ConsumerGroup), mailer.WorkerConfig{
+		due, mailer.WorkerConfig{
 			From: m.From, BaseURL: m.BaseURL, Concurrency: m.Concurrency, SendTimeout: m.SendTimeout,
 			MinBackoff: m.MinBackoff, MaxBackoff: m.MaxBackoff,
 		}, mailer.NewMetrics(a.Metrics, queue), a.log.With("component", "mailer"))

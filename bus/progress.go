@@ -14,29 +14,11 @@ import (
 type Progress struct {
 	mu     sync.Mutex
 	groups map[string]eventstore.Checkpoint
-	writes map[string]*Signal
 }
 
 func newProgress() *Progress {
-	return &Progress{groups: map[string]eventstore.Checkpoint{}, writes: map[string]*Signal{}}
+	return &Progress{groups: map[string]eventstore.Checkpoint{}}
 }
-
-// Wrote is notified whenever a batch of group in which its handlers staged
-// writes commits in this process: a worker that acts on what a handler
-// queued (the mail queue) waits on it rather than on every group's
-// progress.
-func (p *Progress) Wrote(group string) *Signal {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.writes[group]
-	if !ok {
-		s = NewSignal()
-		p.writes[group] = s
-	}
-	return s
-}
-
-func (p *Progress) wrote(group string) { p.Wrote(group).Notify() }
 
 // runs records that this process runs group.
 func (p *Progress) runs(group string) {

@@ -104,11 +104,8 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 	relay.progress.runs(consumerGroup)
 	ackDeadline := 30 * time.Second
 	sub, err := wmsql.NewSubscriber(
-		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, horizon: relay.horizon, committed: func(cp eventstore.Checkpoint, wrote bool) {
+		&beginner{pool: pool, synchronousCommit: cfg.SynchronousCommit, horizon: relay.horizon, committed: func(cp eventstore.Checkpoint) {
 			w.committed(cp)
-			if wrote {
-				relay.progress.wrote(consumerGroup)
-			}
 			relay.Progressed()
 		}},
 		wmsql.SubscriberConfig{

@@ -22,7 +22,7 @@ import (
 // writes and report their commit.
 type beginner struct {
 	pool              *pgxpool.Pool
-	committed         func(cp eventstore.Checkpoint, wrote bool)
+	committed         func(cp eventstore.Checkpoint)
 	synchronousCommit bool
 	// horizon, when set, is read right after each acknowledging COMMIT, in
 	// the same round trip, and given the reading: the group's next batch
@@ -71,7 +71,7 @@ type Tx struct {
 	conn      *pgxpool.Conn
 	ctx       context.Context
 	begin     []string
-	committed func(cp eventstore.Checkpoint, wrote bool)
+	committed func(cp eventstore.Checkpoint)
 	horizon   *horizonWatch
 
 	mu sync.Mutex
@@ -85,8 +85,9 @@ type Tx struct {
 	staged         []staged
 	// acked is the checkpoint the acknowledgement moved the group to.
 	acked *eventstore.Checkpoint
-	// wrote: staged writes went with the acknowledgement.
-	wrote bool
+	// after: what the handlers of the acknowledged events asked to run
+	// once their writes have committed (Queue.AfterCommit).
+	after []func()
 }
 
 // staged are the writes one event's handler staged.
@@ -94,6 +95,7 @@ type staged struct {
 	id     string // the message's id
 	cp     eventstore.Checkpoint
 	writes []Write
+	after  []func()
 }
 
 // Write is one staged statement.
@@ -119,6 +121,7 @@ var ErrNoTx = errors.New("bus: no subscriber transaction in the message's contex
 type Queue struct {
 	label  string
 	writes []Write
+	after  []func()
 }
 
 // Exec stages sql.
@@ -126,6 +129,14 @@ func (q *Queue) Exec(_ context.Context, sql string, args ...any) (pgconn.Command
 	q.writes = append(q.writes, Write{SQL: sql, Args: args, Label: q.label})
 	return pgconn.CommandTag{}, nil
 }
+
+// AfterCommit runs fn once the transaction that applies the staged writes
+// has committed, on the subscriber's goroutine (fn must not block): what
+// acts on those writes outside the transaction (a worker told which rows
+// are new) learns of them only when they are there to be read. fn never
+// runs if the transaction does not commit; the event is then delivered
+// again, and its handler stages (and asks) again.
+func (q *Queue) AfterCommit(fn func()) { q.after = append(q.after, fn) }
 
 // Stage lets a handler of msg stage writes, through the Queue fn is given,
 // into the transaction that delivers msg. They run, in the order of the
@@ -162,11 +173,11 @@ func (t *Tx) stage(msg *message.Message, what string, fn func(*Queue) error) err
 	}
 	for i := range t.staged {
 		if t.staged[i].id == msg.UUID {
-			t.staged[i].writes = q.writes
+			t.staged[i].writes, t.staged[i].after = q.writes, q.after
 			return nil
 		}
 	}
-	t.staged = append(t.staged, staged{id: msg.UUID, cp: cp, writes: q.writes})
+	t.staged = append(t.staged, staged{id: msg.UUID, cp: cp, writes: q.writes, after: q.after})
 	return nil
 }
 
@@ -250,6 +261,7 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 	acked := eventstore.Checkpoint{TxID: txID, Position: position}
 
 	var statements []statement
+	var after []func()
 	for _, s := range t.staged {
 		if acked.Less(s.cp) {
 			continue
@@ -257,8 +269,8 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 		for _, w := range s.writes {
 			statements = append(statements, statement{w.SQL, w.Args, w.Label})
 		}
+		after = append(after, s.after...)
 	}
-	wrote := len(statements) > 0
 	statements = append(statements, statement{query, args, "acknowledge"}, statement{"COMMIT", nil, "commit"})
 	var queueHorizon func(*pgx.Batch)
 	var readHorizon func(pgx.BatchResults) (bool, error)
@@ -282,7 +294,7 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (wmsql.
 	t.ended, t.committedInAck = true, true
 	t.staged = nil
 	t.acked = &acked
-	t.wrote = wrote
+	t.after = after
 	return wmsql.PgxResult{}, nil
 }
 
@@ -362,7 +374,10 @@ func (t *Tx) Commit() error {
 	}
 	t.release()
 	if err == nil && t.acked != nil {
-		t.committed(*t.acked, t.wrote)
+		t.committed(*t.acked)
+		for _, fn := range t.after {
+			fn()
+		}
 	}
 	return err
 }

@@ -82,6 +82,36 @@ RETURNING d.application_id, d.attempts`, lease.Seconds()).Scan(&id, &attempt)
 	return id, attempt, true, nil
 }
 
+// claimed is a delivery a worker has leased: its id and the attempt.
+type claimed struct {
+	id      uuid.UUID
+	attempt int
+}
+
+// claimIDs leases those of ids that are pending, due and not leased, as
+// claim does, by their key: the cost of a claim does not grow with the
+// queue's history. The lease is checked again on each row once locked, so
+// a scanning claim that took one of them first keeps it.
+func (q *Queue) claimIDs(ctx context.Context, ids []uuid.UUID, lease time.Duration) ([]claimed, error) {
+	rows, err := q.pool.Query(ctx, `
+UPDATE email_deliveries SET attempts = attempts + 1, lease_until = now() + make_interval(secs => $2), updated_at = now()
+WHERE application_id = ANY($1) AND status = 'pending' AND next_attempt_at <= now()
+  AND (lease_until IS NULL OR lease_until <= now())
+RETURNING application_id, attempts`, ids, lease.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		err := row.Scan(&c.id, &c.attempt)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return out, nil
+}
+
 // sent records that attempt delivered the mail.
 func (q *Queue) sent(ctx context.Context, id uuid.UUID, attempt int) error {
 	return q.record(ctx, `UPDATE email_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL, updated_at = now()

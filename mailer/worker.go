@@ -26,8 +26,9 @@ const applicationSubmitted = "ApplicationSubmitted"
 // Register adds the handler that queues a delivery for every
 // ApplicationSubmitted. It only inserts a row, in the subscriber's
 // transaction: the mail server is never talked to while that transaction
-// (which holds back every other consumer group) is open.
-func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig) error {
+// (which holds back every other consumer group) is open. Once the row has
+// committed, due is told its id.
+func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, due *Due) error {
 	cfg.Interest = []string{applicationSubmitted}
 	sub, err := bus.NewSubscriber(pool, ConsumerGroup, relay, cfg, router.Logger())
 	if err != nil {
@@ -41,7 +42,10 @@ func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg 
 		if err != nil {
 			return err
 		}
-		return bus.Stage(msg, "mailer", func(q *bus.Queue) error { return enqueue(msg.Context(), q, r.StreamID) })
+		return bus.Stage(msg, "mailer", func(q *bus.Queue) error {
+			q.AfterCommit(func() { due.Queued(r.StreamID) })
+			return enqueue(msg.Context(), q, r.StreamID)
+		})
 	})
 	return nil
 }
@@ -71,9 +75,9 @@ type WorkerConfig struct {
 	// MinBackoff and MaxBackoff bound the wait after a transient failure,
 	// which doubles with each attempt.
 	MinBackoff, MaxBackoff time.Duration
-	// Poll is how long a worker with nothing due sleeps at most without a
-	// wake-up (another process queued a mail and its notification was
-	// lost).
+	// Poll is how often a worker looks in the queue for due deliveries it
+	// was not told about: retries, and mails another process queued and
+	// did not send.
 	Poll time.Duration
 }
 
@@ -106,18 +110,21 @@ type Worker struct {
 	cfg     WorkerConfig
 	metrics *Metrics
 	log     *slog.Logger
-	// wake is fired when the mailer's consumer group commits a batch in
-	// which its handler queued something (in this process; what another
-	// process queues, the Poll finds, if that process's own workers have
-	// not sent it by then).
-	wake *bus.Signal
+	// due tells what this process's handler queued; what another process
+	// queues, the Poll finds, if that process's own workers have not sent
+	// it by then.
+	due *Due
 }
 
 // NewWorker returns a worker; metrics may be nil.
-func NewWorker(queue *Queue, sender Sender, source Source, wake *bus.Signal, cfg WorkerConfig, metrics *Metrics, log *slog.Logger) *Worker {
+func NewWorker(queue *Queue, sender Sender, source Source, due *Due, cfg WorkerConfig, metrics *Metrics, log *slog.Logger) *Worker {
 	cfg.setDefaults()
-	return &Worker{queue: queue, sender: sender, source: source, cfg: cfg, metrics: metrics, log: log, wake: wake}
+	return &Worker{queue: queue, sender: sender, source: source, cfg: cfg, metrics: metrics, log: log, due: due}
 }
+
+// claimBatch is how many of the deliveries it was told about a worker
+// claims at once.
+const claimBatch = 16
 
 // Run sends mails until ctx ends, then returns once no send is in flight.
 func (w *Worker) Run(ctx context.Context) {
@@ -129,18 +136,28 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 func (w *Worker) loop(ctx context.Context) {
+	var nextLook time.Time // when to look in the queue next
 	for ctx.Err() == nil {
 		// Taken before looking, so that a mail queued while we look wakes
 		// the wait below.
-		_, woken := w.wake.Wait()
-		if w.deliverOne(ctx) {
-			continue
+		woken := w.due.wait()
+		ids, asked := w.due.take(claimBatch)
+		if len(ids) > 0 {
+			w.deliverTold(ctx, ids)
 		}
-		wait := w.cfg.Poll
-		if due, ok, err := w.queue.nextDue(ctx); err == nil && ok {
-			wait = min(wait, max(time.Until(due), time.Millisecond))
+		if asked || !time.Now().Before(nextLook) {
+			if w.deliverOne(ctx) {
+				continue // the look found one: there may be more
+			}
+			nextLook = time.Now().Add(w.cfg.Poll)
+			if due, ok, err := w.queue.nextDue(ctx); err == nil && ok && due.Before(nextLook) {
+				nextLook = due
+			}
 		}
-		timer := time.NewTimer(wait)
+		if len(ids) > 0 {
+			continue // told about some: there may be more
+		}
+		timer := time.NewTimer(max(time.Until(nextLook), time.Millisecond))
 		select {
 		case <-ctx.Done():
 		case <-woken:
@@ -150,8 +167,25 @@ func (w *Worker) loop(ctx context.Context) {
 	}
 }
 
-// deliverOne claims a due delivery and tries it; false when none was due
-// (or the queue could not be read).
+// deliverTold claims the deliveries the worker was told about and tries
+// each. Those it cannot claim were sent, or taken by a look in the queue,
+// already.
+func (w *Worker) deliverTold(ctx context.Context, ids []uuid.UUID) {
+	leased, err := w.queue.claimIDs(ctx, ids, w.cfg.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			// They stay in the queue: the next look finds them.
+			w.log.Warn("mail queue unavailable", "err", err)
+		}
+		return
+	}
+	for _, c := range leased {
+		w.deliver(ctx, c.id, c.attempt)
+	}
+}
+
+// deliverOne looks in the queue for the delivery due longest, claims it
+// and tries it; false when none was due (or the queue could not be read).
 func (w *Worker) deliverOne(ctx context.Context) bool {
 	id, attempt, ok, err := w.queue.claim(ctx, w.cfg.Lease)
 	if err != nil {
@@ -163,8 +197,14 @@ func (w *Worker) deliverOne(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
+	w.deliver(ctx, id, attempt)
+	return true
+}
+
+// deliver tries a claimed delivery and records the outcome.
+func (w *Worker) deliver(ctx context.Context, id uuid.UUID, attempt int) {
 	log := w.log.With("application_id", id, "attempt", attempt)
-	err = w.attempt(ctx, id)
+	err := w.attempt(ctx, id)
 	switch {
 	case err == nil:
 		if err := w.queue.sent(ctx, id, attempt); err != nil {
@@ -193,7 +233,6 @@ func (w *Worker) deliverOne(ctx context.Context) bool {
 		w.metrics.retried()
 		log.Warn("mail not sent; will retry", "err", err, "next_attempt_at", next)
 	}
-	return true
 }
 
 // attempt composes and sends the mail about application id.

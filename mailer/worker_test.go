@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/jobboard/jobboard/bus"
 	"github.com/jobboard/jobboard/internal/smtptest"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
@@ -34,14 +33,14 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 type fixture struct {
 	db        *testdb.DB
 	queue     *Queue
-	wake      *bus.Signal
+	due       *Due
 	mu        sync.Mutex
 	recipient map[uuid.UUID]string
 }
 
 func newFixture(t *testing.T) *fixture {
 	own := testdb.New(t)
-	return &fixture{db: own, queue: NewQueue(own.Pool), wake: bus.NewSignal(), recipient: map[uuid.UUID]string{}}
+	return &fixture{db: own, queue: NewQueue(own.Pool), due: NewDue(), recipient: map[uuid.UUID]string{}}
 }
 
 func (f *fixture) source() Source {
@@ -56,7 +55,7 @@ func (f *fixture) source() Source {
 }
 
 // queueMail queues a mail about a new application to recruiter, as the
-// handler does, and wakes the workers.
+// handler does, and tells the workers its id.
 func (f *fixture) queueMail(t *testing.T, recruiter string) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
@@ -77,13 +76,21 @@ func (f *fixture) queueMail(t *testing.T, recruiter string) uuid.UUID {
 	if err != nil {
 		t.Fatalf("queue a mail: %v", err)
 	}
-	f.wake.Notify()
+	f.due.Queued(id)
 	return id
 }
 
 func (f *fixture) startWorker(t *testing.T, sender Sender, metrics *Metrics) {
 	t.Helper()
-	w := NewWorker(f.queue, sender, f.source(), f.wake, WorkerConfig{
+	f.startWorkerTold(t, f.due, sender, metrics)
+}
+
+// startWorkerTold starts a worker told what is due by due: another
+// process's worker has a Due of its own, told nothing of what this
+// fixture queues.
+func (f *fixture) startWorkerTold(t *testing.T, due *Due, sender Sender, metrics *Metrics) {
+	t.Helper()
+	w := NewWorker(f.queue, sender, f.source(), due, WorkerConfig{
 		From: "jobs@jobboard.example", BaseURL: "http://localhost:8080",
 		SendTimeout: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Poll: 100 * time.Millisecond,
@@ -223,13 +230,29 @@ func TestWorkerRecordsAPermanentRefusal(t *testing.T) {
 	is.Equal(f.queue.Retry(testCtx(t), uuid.New()), ErrNotFound)
 }
 
-// Two worker processes (two workers on one queue) send each mail once.
+// A mail nobody told this process about (another process queued it, or
+// it is due again after a failure) is found by looking in the queue.
+func TestWorkerFindsMailsItWasNotToldAbout(t *testing.T) {
+	is := is.New(t)
+	f := newFixture(t)
+	server := smtptest.Start(t)
+	f.startWorkerTold(t, NewDue(), newSMTPSender(t, server), nil) // told nothing
+
+	id := f.queueMail(t, "ann@acme.example")
+	got := server.WaitFor(1, 20*time.Second)
+	is.Equal(messageID(t, got[0]), "<application-"+id.String()+"@jobboard.example>") // found and sent
+	f.waitStatus(t, id, StatusSent)
+}
+
+// Two worker processes on one queue send each mail once: one told the
+// ids by the handler beside it and claiming them by key, the other
+// looking in the queue.
 func TestTwoWorkersSendEachMailOnce(t *testing.T) {
 	is := is.New(t)
 	f := newFixture(t)
 	server := smtptest.Start(t)
 	f.startWorker(t, newSMTPSender(t, server), nil)
-	f.startWorker(t, newSMTPSender(t, server), nil)
+	f.startWorkerTold(t, NewDue(), newSMTPSender(t, server), nil)
 
 	const n = 30
 	for i := range n {
