@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -19,7 +20,8 @@ var applicationServing = []string{projections.Jobs}
 var errAlreadyApplied = &domain.Error{Kind: domain.KindConflict, Message: "you have already applied to this job"}
 
 // SubmitApplication applies the caller to a job with form and resume (nil
-// for none), and returns the application's id.
+// for none), and returns the application as the applications view now
+// holds it (without its job's title and company).
 //
 // One application per job seeker per job is enforced by the database, not
 // by reading first: the append's transaction also inserts (job, applicant)
@@ -37,34 +39,35 @@ var errAlreadyApplied = &domain.Error{Kind: domain.KindConflict, Message: "you h
 // gets this application: an accepted race, as if the application had come
 // a moment earlier. Locking the job's stream for every application would
 // cost more than it is worth.
-func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jobID uuid.UUID, form domain.ApplicationForm, resume *domain.ResumeUpload) (uuid.UUID, error) {
+func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jobID uuid.UUID, form domain.ApplicationForm, resume *domain.ResumeUpload) (projections.ApplicationRow, error) {
+	var none projections.ApplicationRow
 	if err := domain.CheckCanApply(caller.Role); err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
 	// The applicant's stream and the job's, in one round trip.
 	streams, err := h.store.ReadStreams(ctx, caller.UserID, jobID)
 	if err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
 	account, err := userFrom(streams[caller.UserID])
 	if domain.KindOf(err) == domain.KindNotFound {
 		err = &domain.Error{Kind: domain.KindUnauthorized, Message: "the access token names an account that does not exist"}
 	}
 	if err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
 	job, _, err := jobFrom(streams[jobID])
 	if err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
 	applicant := domain.Applicant{ID: account.ID(), Role: account.Role(), Name: account.Name(), Email: account.Email()}
 	application, events, err := domain.SubmitApplication(id, job, applicant, form, resume, now())
 	if err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
 	opts := []eventstore.AppendOption{claimApplication(jobID, caller.UserID, id)}
 	if file := application.Resume(); file != nil {
@@ -73,11 +76,15 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 			Args: []any{id, file.SHA256, file.Size, resume.Content},
 		}))
 	}
+	submitted, ok := events[0].(domain.ApplicationSubmitted)
+	if !ok {
+		return none, fmt.Errorf("submit application: decided %T, not ApplicationSubmitted", events[0])
+	}
 	_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamApplication, ID: id}, 0, events, applicationServing, opts...)
 	if err != nil {
-		return uuid.Nil, err
+		return none, err
 	}
-	return id, nil
+	return projections.SubmittedApplication(submitted), nil
 }
 
 // claimApplication records that applicant applied to job; a second claim

@@ -31,6 +31,7 @@ type Handlers struct {
 	passwords   *auth.Passwords
 	loginLimits LoginLimits
 	failures    *throttle.Failures
+	accounts    *accountCache
 }
 
 // LoginLimits throttle password guessing: after Max failed logins within
@@ -45,7 +46,7 @@ type LoginLimits struct {
 // New returns the command handlers.
 func New(store *eventstore.Store, pool *pgxpool.Pool, waiter Waiter, passwords *auth.Passwords, limits LoginLimits) *Handlers {
 	return &Handlers{store: store, pool: pool, waiter: waiter, passwords: passwords,
-		loginLimits: limits, failures: throttle.New(pool, limits.Window)}
+		loginLimits: limits, failures: throttle.New(pool, limits.Window), accounts: newAccountCache()}
 }
 
 // appendAndWait appends events and waits until the projections that serve

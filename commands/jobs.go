@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,22 +24,31 @@ const conflictRetries = 100
 // jobServing are the projections a job write must reach before it answers.
 var jobServing = []string{projections.Jobs}
 
-// PostJob publishes a new job for a recruiter and returns its id.
-func (h *Handlers) PostJob(ctx context.Context, caller auth.Caller, draft domain.JobDraft) (uuid.UUID, error) {
-	poster, err := h.poster(ctx, caller)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.Nil, err
-	}
-	_, events, err := domain.PostJob(id, poster, draft, now())
-	if err != nil {
-		return uuid.Nil, err
-	}
-	_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamJob, ID: id}, 0, events, jobServing)
-	return id, err
+// PostJob publishes a new job for a recruiter and returns it as the jobs
+// view now holds it.
+func (h *Handlers) PostJob(ctx context.Context, caller auth.Caller, draft domain.JobDraft) (projections.JobRow, error) {
+	var job projections.JobRow
+	err := h.withPoster(ctx, caller, func(poster domain.Poster, guard []eventstore.AppendOption) error {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		_, events, err := domain.PostJob(id, poster, draft, now())
+		if err != nil {
+			return err
+		}
+		posted, ok := events[0].(domain.JobPosted)
+		if !ok {
+			return fmt.Errorf("post job: decided %T, not JobPosted", events[0])
+		}
+		appended, err := h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamJob, ID: id}, 0, events, jobServing, guard...)
+		if err != nil {
+			return err
+		}
+		job = projections.PostedJob(posted, appended.Records[0].Version)
+		return nil
+	})
+	return job, err
 }
 
 // PatchJob changes the given fields of a job (and its status, if given).
@@ -70,42 +80,40 @@ func (h *Handlers) DeleteJob(ctx context.Context, caller auth.Caller, id uuid.UU
 // with it, a lost race is a failed precondition.
 func (h *Handlers) changeJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64,
 	decide func(*domain.Job, domain.Poster) ([]domain.Event, error)) error {
-	poster, err := h.poster(ctx, caller)
-	if err != nil {
-		return err
-	}
-	for attempt := 0; ; attempt++ {
-		job, last, err := h.loadJob(ctx, id)
-		if err != nil {
-			return err
-		}
-		if err := job.CheckWriter(poster); err != nil {
-			return err
-		}
-		version := job.Version()
-		if ifMatch != nil && *ifMatch != version {
-			return errStaleVersion
-		}
-		events, err := decide(job, poster)
-		if err != nil {
-			return err
-		}
-		if len(events) == 0 {
-			// Nothing changes, but the answer shows the job: make sure the
-			// read model has every earlier change.
-			return h.waiter.WaitFor(ctx, last, jobServing...)
-		}
-		_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamJob, ID: id}, version, events, jobServing)
-		if errors.Is(err, eventstore.ErrConflict) {
-			if ifMatch != nil {
+	return h.withPoster(ctx, caller, func(poster domain.Poster, guard []eventstore.AppendOption) error {
+		for attempt := 0; ; attempt++ {
+			job, last, err := h.loadJob(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := job.CheckWriter(poster); err != nil {
+				return err
+			}
+			version := job.Version()
+			if ifMatch != nil && *ifMatch != version {
 				return errStaleVersion
 			}
-			if attempt < conflictRetries {
-				continue
+			events, err := decide(job, poster)
+			if err != nil {
+				return err
 			}
+			if len(events) == 0 {
+				// Nothing changes, but the answer shows the job: make sure
+				// the read model has every earlier change.
+				return h.waiter.WaitFor(ctx, last, jobServing...)
+			}
+			_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamJob, ID: id}, version, events, jobServing, guard...)
+			if errors.Is(err, eventstore.ErrConflict) {
+				if ifMatch != nil {
+					return errStaleVersion
+				}
+				if attempt < conflictRetries {
+					continue
+				}
+			}
+			return err
 		}
-		return err
-	}
+	})
 }
 
 var errStaleVersion = &domain.Error{
@@ -136,19 +144,19 @@ func jobFrom(records []eventstore.Record) (*domain.Job, eventstore.Checkpoint, e
 	return job, records[len(records)-1].Checkpoint(), err
 }
 
-// poster is the caller as the job aggregate needs them: with the company
-// their jobs default to.
-func (h *Handlers) poster(ctx context.Context, caller auth.Caller) (domain.Poster, error) {
+// withPoster runs decide with the caller as the job aggregate needs them:
+// a recruiter with the company their jobs default to, from their account
+// (withAccount), and the guard the append must carry for it. Other roles
+// need no account: the aggregate refuses them.
+func (h *Handlers) withPoster(ctx context.Context, caller auth.Caller, decide func(p domain.Poster, guard []eventstore.AppendOption) error) error {
 	p := domain.Poster{ID: caller.UserID, Role: caller.Role}
 	if caller.Role != domain.RoleRecruiter {
-		return p, nil
+		return decide(p, nil)
 	}
-	u, err := h.loadUser(ctx, caller.UserID)
-	if err != nil {
-		return p, err
-	}
-	p.Company = u.Company()
-	return p, nil
+	return h.withAccount(ctx, caller.UserID, func(u *domain.User, guard eventstore.AppendOption) error {
+		p.Company = u.Company()
+		return decide(p, []eventstore.AppendOption{guard})
+	})
 }
 
 // now is the time commands stamp on events, at the log's precision.

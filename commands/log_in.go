@@ -60,13 +60,19 @@ func (h *Handlers) LogIn(ctx context.Context, email, password, client string) (*
 }
 
 // loadUser folds a user's stream: the write side's view of the account,
-// which does not depend on any projection.
+// which does not depend on any projection. What it read is cached for the
+// commands that decide with an account (withAccount).
 func (h *Handlers) loadUser(ctx context.Context, id uuid.UUID) (*domain.User, error) {
 	records, err := h.store.ReadStream(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return userFrom(records)
+	u, err := userFrom(records)
+	if err != nil {
+		return nil, err
+	}
+	h.accounts.put(u)
+	return u, nil
 }
 
 // userFrom folds an account's stream.

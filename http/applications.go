@@ -96,17 +96,12 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	id, err := s.Commands.SubmitApplication(r.Context(), caller, jobID, form, resume)
+	a, err := s.Commands.SubmitApplication(r.Context(), caller, jobID, form, resume)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	a, err := s.Applications.Get(r.Context(), id)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	created(w, "/applications/"+id.String(), newApplicationJSON(a, false))
+	created(w, "/applications/"+a.ID.String(), newApplicationJSON(a, false))
 }
 
 var errApplyTooLarge = &requestError{status: http.StatusRequestEntityTooLarge,

@@ -271,6 +271,7 @@ func TestApplicationsApply(t *testing.T) {
 		is.Equal(a.Email, "ada@example.com")
 		is.Equal(*a.CoverLetter, "Hello")
 		is.Equal(*a.Resume, appsResume{FileName: "Ada's CV.pdf", ContentType: "application/pdf", Size: 3000, SHA256: sha256Hex(pdf)}) // the type is the content's, not the client's
+		is.Equal(appsDecode(t, appsGet(t, s, a.ID, setup.seeker.token), http.StatusOK), a)                                            // GET shows it as the 201 did
 
 		for _, token := range []string{setup.seeker.token, setup.owner.token} { // the applicant and the recruiter
 			res := jobsCall(t, s, http.MethodGet, "/applications/"+a.ID+"/resume", token, nil)

@@ -132,12 +132,12 @@ func (s *Server) handlePostJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	id, err := s.Commands.PostJob(r.Context(), caller, body.draft())
+	job, err := s.Commands.PostJob(r.Context(), caller, body.draft())
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	s.respondWithJob(w, r, id, http.StatusCreated)
+	s.writeJob(w, r, job, http.StatusCreated)
 }
 
 // handleGetJob handles the "GET /jobs/{id}" route.
@@ -225,10 +225,15 @@ func (s *Server) respondWithJob(w http.ResponseWriter, r *http.Request, id uuid.
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	s.writeJob(w, r, job, status)
+}
+
+// writeJob answers with job, with its version as ETag.
+func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, job projections.JobRow, status int) {
 	viewer, _ := callerFrom(r.Context())
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(job.Version, 10)))
 	if status == http.StatusCreated {
-		w.Header().Set("Location", "/jobs/"+id.String())
+		w.Header().Set("Location", "/jobs/"+job.ID.String())
 	}
 	writeJSON(w, status, "application/json", newJobJSON(job, &viewer))
 }

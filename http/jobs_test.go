@@ -1042,6 +1042,31 @@ func TestJobsReadYourWrites(t *testing.T) {
 	}
 }
 
+// A 201 is built from the posted event, not read back from the view: it
+// must be, byte for byte, what GET then shows, whichever fields were given
+// (the defaults, the account's company, salaries or none, user text).
+func TestJobsPostAnswersAsGetShows(t *testing.T) {
+	s := startService(t, nil)
+	owner := jobsRegister(t, s, "recruiter", "Same Body Co")
+	bodies := []map[string]any{
+		jobsBody("Plain " + jobsMarker()),
+		jobsBody("Paid <b>& remote</b> "+jobsMarker(), func(b map[string]any) {
+			b["company"], b["employment_type"], b["remote"] = "Other Co", "contract", true
+			b["salary_min"], b["salary_max"], b["salary_currency"] = 40000, 52000, "EUR"
+		}),
+		jobsBody("Floor only "+jobsMarker(), func(b map[string]any) { b["salary_min"] = 1 }),
+	}
+	for _, body := range bodies {
+		is := is.New(t)
+		posted := jobsCall(t, s, http.MethodPost, "/jobs", owner.token, body)
+		j := jobsDecode(t, posted, http.StatusCreated)
+		got := jobsCall(t, s, http.MethodGet, "/jobs/"+j.ID, owner.token, nil)
+		is.Equal(got.status, http.StatusOK)
+		is.Equal(string(posted.body), string(got.body))             // the same body
+		is.Equal(posted.header.Get("ETag"), got.header.Get("ETag")) // and version
+	}
+}
+
 // TestJobsListFilters checks every filter of GET /jobs alone and combined.
 func TestJobsListFilters(t *testing.T) {
 	s := startService(t, nil)

@@ -72,9 +72,10 @@ func applyJobEvent(r eventstore.Record, w Writer) error {
 	}
 	switch e := e.(type) {
 	case domain.JobPosted:
-		return w.Insert(jobsTable, e.JobID, e.RecruiterID, e.Title, e.Description, e.Company, e.Location,
-			e.EmploymentType.String(), e.Remote, e.SalaryMin, e.SalaryMax, nullIfEmpty(e.SalaryCurrency),
-			domain.StatusOpen.String(), e.PostedAt, e.PostedAt, r.Version, int64(0))
+		j := PostedJob(e, r.Version)
+		return w.Insert(jobsTable, j.ID, j.RecruiterID, j.Title, j.Description, j.Company, j.Location,
+			j.EmploymentType, j.Remote, j.SalaryMin, j.SalaryMax, j.SalaryCurrency,
+			j.Status, j.CreatedAt, j.UpdatedAt, j.Version, int64(j.ApplicationCount))
 	case domain.JobUpdated:
 		return w.Update(jobsTable, e.JobID, jobUpdate(e, r.Version)...)
 	case domain.JobClosed:
@@ -85,6 +86,22 @@ func applyJobEvent(r eventstore.Record, w Writer) error {
 		return w.Delete(jobsTable, e.JobID)
 	}
 	return nil
+}
+
+// PostedJob is the row JobPosted, at version, puts in the jobs view: a
+// command that posted a job can answer with it once the projection has
+// applied the event, without reading the row back.
+func PostedJob(e domain.JobPosted, version int64) JobRow {
+	var currency *string
+	if e.SalaryCurrency != "" {
+		currency = &e.SalaryCurrency
+	}
+	return JobRow{
+		ID: e.JobID, RecruiterID: e.RecruiterID, Title: e.Title, Description: e.Description, Company: e.Company,
+		Location: e.Location, EmploymentType: e.EmploymentType.String(), Remote: e.Remote,
+		SalaryMin: e.SalaryMin, SalaryMax: e.SalaryMax, SalaryCurrency: currency,
+		Status: domain.StatusOpen.String(), CreatedAt: e.PostedAt, UpdatedAt: e.PostedAt, Version: version,
+	}
 }
 
 // jobUpdate is what a JobUpdated sets: the columns the event names and
