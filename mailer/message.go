@@ -53,21 +53,26 @@ const (
 // The Message-ID is derived from the application id, so that a mail sent
 // twice (after a crash between the server's acceptance and its record)
 // is recognisable as one. Text from users reaches headers only through
-// headerText, which removes line breaks and other control characters; the
+// headerText, which removes line breaks and other control characters, and
+// addresses only as net/mail.Address values, which quote or encode a
+// display name however it is spelled (go-mail's *Format setters paste the
+// name between quotes, and a name holding " or \ then fails to parse). The
 // HTML part is escaped by html/template.
 func Compose(from, baseURL string, a Application) (*gomail.Msg, error) {
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := m.From(from); err != nil {
 		return nil, fmt.Errorf("MAIL_FROM %q: %w", from, err)
 	}
-	if err := m.AddToFormat(headerText(a.RecruiterName), a.RecruiterEmail); err != nil {
+	to, err := bareAddress(a.RecruiterEmail)
+	if err != nil {
 		return nil, fmt.Errorf("recruiter address: %w", err)
 	}
+	m.ToMailAddress(&mail.Address{Name: headerText(a.RecruiterName), Address: to.Address})
 	// Replying answers the applicant. Only a well-formed bare address is
 	// used: it went through the domain's checks, but a header is no place
 	// to trust that.
-	if addr, err := mail.ParseAddress(a.ApplicantEmail); err == nil && addr.Name == "" {
-		_ = m.ReplyTo(addr.Address)
+	if addr, err := bareAddress(a.ApplicantEmail); err == nil {
+		m.ReplyToMailAddress(addr)
 	}
 	m.Subject("New application: " + headerText(a.JobTitle))
 	m.SetMessageIDWithValue(MessageID(a.ID, from))
@@ -95,11 +100,10 @@ func Compose(from, baseURL string, a Application) (*gomail.Msg, error) {
 	m.SetBodyString(gomail.TypeTextPlain, text.String())
 	m.AddAlternativeString(gomail.TypeTextHTML, html.String())
 	if a.Resume != nil {
-		err := m.AttachReader(headerText(a.Resume.Filename), bytes.NewReader(a.Resume.Data),
+		// A ReadSeeker is read as the message is written; a Reader would
+		// be copied whole first (up to 5 MiB more per mail in memory).
+		m.AttachReadSeeker(headerText(a.Resume.Filename), bytes.NewReader(a.Resume.Data),
 			gomail.WithFileContentType(gomail.ContentType(a.Resume.ContentType)))
-		if err != nil {
-			return nil, fmt.Errorf("attach resume: %w", err)
-		}
 	}
 	return m, nil
 }
@@ -114,6 +118,18 @@ func MessageID(id uuid.UUID, from string) string {
 		}
 	}
 	return "application-" + id.String() + "@" + domain
+}
+
+// bareAddress parses s, which must be an address without a display name.
+func bareAddress(s string) (*mail.Address, error) {
+	addr, err := mail.ParseAddress(s)
+	if err != nil {
+		return nil, err
+	}
+	if addr.Name != "" {
+		return nil, fmt.Errorf("%q has a display name", s)
+	}
+	return addr, nil
 }
 
 // headerText makes s safe inside a header: every control character (CR and

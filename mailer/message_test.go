@@ -148,3 +148,62 @@ func TestHeaderText(t *testing.T) {
 	is.Equal(headerText("a\u2028b\x00c\td"), "a b c d")
 	is.Equal(headerText("  spaced   out  "), "spaced out")
 }
+
+// A display name holding quotes or backslashes reaches the To header
+// intact, quoted; one holding line breaks adds no header.
+func TestComposeQuotesTheRecruitersName(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{`O"Brien \ Co`, `O"Brien \ Co`},
+		{`Zoë "Z" Ünal, (Hiring)`, `Zoë "Z" Ünal, (Hiring)`},
+		{"Ann\r\nBcc: victim@example.com", "Ann Bcc: victim@example.com"},
+		{strings.Repeat(`O"Brien \ Co, `, 7), strings.TrimSpace(strings.Repeat(`O"Brien \ Co, `, 7))}, // folded
+		{"", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			a := testApplication()
+			a.RecruiterName = c.name
+			m, err := Compose("Job Board <jobs@jobboard.example>", "https://jobs.example/", a)
+			is.NoErr(err) // composed
+			rcpts, err := m.GetRecipients()
+			is.NoErr(err)
+			is.Equal(rcpts, []string{"<ann@acme.example>"}) // the envelope has the recruiter only
+
+			msg, _ := parseMail(t, composed(t, a))
+			to, err := msg.Header.AddressList("To")
+			is.NoErr(err)                             // the header parses
+			is.Equal(len(to), 1)                      // as one address
+			is.Equal(to[0].Name, c.want)              // with the name as it was
+			is.Equal(to[0].Address, a.RecruiterEmail) // to the recruiter
+			is.Equal(msg.Header.Get("Bcc"), "")       // and nothing else
+		})
+	}
+	is := is.New(t)
+	msg, _ := parseMail(t, composed(t, func() Application {
+		a := testApplication()
+		a.RecruiterName = `O"Brien \ Co`
+		return a
+	}()))
+	is.Equal(msg.Header.Get("To"), `"O\"Brien \\ Co" <ann@acme.example>`) // quoted as RFC 5322 says
+}
+
+// Only a bare, well-formed address is a recipient or a Reply-To.
+func TestComposeChecksAddresses(t *testing.T) {
+	is := is.New(t)
+	for _, bad := range []string{"", "not an address", "Ann <ann@acme.example>", "ann@acme.example\r\nBcc: victim@example.com"} {
+		a := testApplication()
+		a.RecruiterEmail = bad
+		_, err := Compose("jobs@jobboard.example", "https://jobs.example/", a)
+		is.True(err != nil) // refused
+	}
+
+	a := testApplication()
+	a.ApplicantEmail = "Mallory <mallory@example.com>"
+	msg, _ := parseMail(t, composed(t, a))
+	is.Equal(msg.Header.Get("Reply-To"), "") // no Reply-To with a name the applicant chose
+	a.ApplicantEmail = `"bob seeker"@example.com`
+	msg, _ = parseMail(t, composed(t, a))
+	replyTo, err := msg.Header.AddressList("Reply-To")
+	is.NoErr(err)
+	is.Equal(replyTo[0].Address, "bob seeker@example.com") // a quoted local part stays one address
+}

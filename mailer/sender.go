@@ -2,6 +2,8 @@ package mailer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,25 +24,84 @@ type Sender interface {
 	String() string
 }
 
-// NewSender returns the sender that SMTP_URL names: smtp://[user:pass@]host[:port]
-// (port 587 by default, STARTTLS when the server offers it) or
-// smtps://[user:pass@]host[:port] (TLS from the start, port 465 by
-// default). With an empty smtpURL, messages are written as .eml files into
-// dir, a sink a developer can open.
+// NewSender returns the sender that SMTP_URL names:
+//
+//   - smtp://[user:pass@]host[:port] (port 587 by default) requires
+//     STARTTLS: a server that does not offer it, or whose offer an attacker
+//     strips, gets nothing, neither password nor mail.
+//   - smtp://…?tls=opportunistic uses STARTTLS when offered and plain text
+//     otherwise; smtp://…?tls=none never encrypts, for a mail catcher on
+//     the same machine or network (Mailpit). ?tls=mandatory is the default
+//     spelled out.
+//   - smtps://[user:pass@]host[:port] is TLS from the start, port 465 by
+//     default.
+//
+// The server's certificate is verified against the system's roots. Any
+// other query parameter, or tls value, is an error: a typo must not quietly
+// change how mail travels. With an empty smtpURL, messages are written as
+// .eml files into dir, a sink a developer can open.
 func NewSender(smtpURL, dir string, timeout time.Duration, log *slog.Logger) (Sender, error) {
+	return newSender(smtpURL, dir, timeout, log, nil)
+}
+
+// tlsPolicies are the values of SMTP_URL's tls parameter.
+var tlsPolicies = map[string]gomail.TLSPolicy{
+	"mandatory":     gomail.TLSMandatory,
+	"opportunistic": gomail.TLSOpportunistic,
+	"none":          gomail.NoTLS,
+}
+
+// newSender is NewSender with the roots the server's certificate must
+// chain to: nil for the system's. Only tests pass others, to trust a
+// test server's certificate.
+func newSender(smtpURL, dir string, timeout time.Duration, log *slog.Logger, roots *x509.CertPool) (Sender, error) {
 	if smtpURL == "" {
 		return DirSender{Dir: dir, Log: log}, nil
 	}
 	u, err := url.Parse(smtpURL)
 	if err != nil {
+		// Not url.Error's message: it quotes the URL, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
-	var opts []gomail.Option
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: query: %w", err)
+	}
+	for key := range query {
+		if key != "tls" {
+			return nil, fmt.Errorf("SMTP_URL: unknown parameter %q (the only one is tls)", key)
+		}
+	}
+	modes, hasMode := query["tls"]
+	if len(modes) > 1 {
+		return nil, errors.New("SMTP_URL: tls given more than once")
+	}
+	where := u.Scheme + "://" + u.Host
+	// The certificate is always verified, for STARTTLS and smtps alike.
+	tlsConfig := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12, RootCAs: roots}
+	opts := []gomail.Option{gomail.WithTLSConfig(tlsConfig)}
 	port := 587
 	switch u.Scheme {
 	case "smtp":
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		policy := gomail.TLSMandatory // go-mail's default too, but said here
+		if hasMode {
+			var ok bool
+			if policy, ok = tlsPolicies[modes[0]]; !ok {
+				return nil, fmt.Errorf("SMTP_URL: tls=%q: want mandatory (the default), opportunistic or none", modes[0])
+			}
+		}
+		if policy != gomail.TLSMandatory {
+			where += "?tls=" + modes[0] // the logs say when mail may go in clear
+		}
+		opts = append(opts, gomail.WithTLSPolicy(policy))
 	case "smtps":
+		if hasMode {
+			return nil, errors.New("SMTP_URL: tls is for smtp://; smtps:// is TLS from the start")
+		}
 		port = 465
 		opts = append(opts, gomail.WithSSL())
 	default:
@@ -67,7 +128,7 @@ func NewSender(smtpURL, dir string, timeout time.Duration, log *slog.Logger) (Se
 	if err != nil {
 		return nil, fmt.Errorf("SMTP_URL: %w", err)
 	}
-	return &SMTPSender{client: client, log: log, where: u.Scheme + "://" + u.Host}, nil
+	return &SMTPSender{client: client, log: log, where: where}, nil
 }
 
 // SMTPSender sends through one mail server, a connection per message.

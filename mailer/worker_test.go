@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,12 +36,12 @@ type fixture struct {
 	queue     *Queue
 	due       *Due
 	mu        sync.Mutex
-	recipient map[uuid.UUID]string
+	recipient map[uuid.UUID]mail.Address
 }
 
 func newFixture(t *testing.T) *fixture {
 	own := testdb.New(t)
-	return &fixture{db: own, queue: NewQueue(own.Pool), due: NewDue(), recipient: map[uuid.UUID]string{}}
+	return &fixture{db: own, queue: NewQueue(own.Pool), due: NewDue(), recipient: map[uuid.UUID]mail.Address{}}
 }
 
 func (f *fixture) source() Source {
@@ -49,7 +50,7 @@ func (f *fixture) source() Source {
 		to := f.recipient[id]
 		f.mu.Unlock()
 		a := testApplication()
-		a.ID, a.RecruiterEmail = id, to
+		a.ID, a.RecruiterName, a.RecruiterEmail = id, to.Name, to.Address
 		return a, nil
 	})
 }
@@ -57,6 +58,12 @@ func (f *fixture) source() Source {
 // queueMail queues a mail about a new application to recruiter, as the
 // handler does, and tells the workers its id.
 func (f *fixture) queueMail(t *testing.T, recruiter string) uuid.UUID {
+	t.Helper()
+	return f.queueMailTo(t, mail.Address{Name: "Ann Recruiter", Address: recruiter})
+}
+
+// queueMailTo is queueMail to a recruiter of that name.
+func (f *fixture) queueMailTo(t *testing.T, recruiter mail.Address) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
 	f.mu.Lock()
@@ -182,6 +189,44 @@ func TestWorkerSendsAQueuedMail(t *testing.T) {
 	is.True(d.SentAt != nil)                             // with the time it went
 	is.Equal(testutil.ToFloat64(metrics.sentTotal), 1.0) // counted
 	is.Equal(len(server.Messages()), 1)                  // once
+}
+
+// A recruiter whose name holds a quote and a backslash gets the mail, with
+// the name as written.
+func TestWorkerSendsToANameWithQuotes(t *testing.T) {
+	is := is.New(t)
+	f := newFixture(t)
+	server := smtptest.Start(t)
+	f.startWorker(t, newSMTPSender(t, server), nil)
+
+	id := f.queueMailTo(t, mail.Address{Name: `O"Brien \ Co`, Address: "obrien@acme.example"})
+	got := server.WaitFor(1, 20*time.Second)
+	is.Equal(got[0].To, []string{"obrien@acme.example"}) // delivered to the recruiter
+	msg, _ := parseMail(t, got[0].Data)
+	to, err := msg.Header.AddressList("To")
+	is.NoErr(err)
+	is.Equal(to, []*mail.Address{{Name: `O"Brien \ Co`, Address: "obrien@acme.example"}}) // the name arrived intact
+	d := f.waitStatus(t, id, StatusSent)
+	is.Equal(d.Attempts, 1) // at the first attempt
+	is.Equal(d.LastError, "")
+}
+
+// A server that offers no STARTTLS gets no mail from a sender that
+// requires it (the default): the mail waits, with the reason recorded.
+func TestWorkerSendsNothingWithoutSTARTTLS(t *testing.T) {
+	is := is.New(t)
+	f := newFixture(t)
+	server := smtptest.Start(t)
+	sender, err := NewSender("smtp://"+server.Addr(), "", 2*time.Second, quiet())
+	is.NoErr(err)
+	f.startWorker(t, sender, nil)
+
+	id := f.queueMail(t, "ann@acme.example")
+	waitFor(t, "fewer than 2 attempts", func() bool { return f.delivery(t, id).Attempts >= 2 })
+	d := f.delivery(t, id)
+	is.Equal(d.Status, StatusPending)                  // kept for another try
+	is.True(strings.Contains(d.LastError, "STARTTLS")) // saying why
+	is.Equal(len(server.Messages()), 0)                // nothing went in clear text
 }
 
 // Server down, apply, server up: exactly one mail.

@@ -1,14 +1,21 @@
 // Package smtptest runs a real SMTP server inside a test process (go-smtp),
-// which records what it receives and can refuse recipients, stall, or go
-// down and come back on the same address.
+// which records what it receives and can offer STARTTLS or not, refuse
+// recipients, stall, or go down and come back on the same address.
 package smtptest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -27,12 +34,19 @@ type Message struct {
 	From string
 	To   []string
 	Data []byte
+	// TLS tells whether the session had switched to TLS (STARTTLS) before
+	// the mail was sent.
+	TLS bool
 }
 
 // Server is an SMTP server on a loopback port.
 type Server struct {
 	t    testing.TB
 	addr string
+	// tls, when set, is offered through STARTTLS; roots trusts its
+	// certificate.
+	tls   *tls.Config
+	roots *x509.CertPool
 
 	mu       sync.Mutex
 	srv      *smtp.Server
@@ -45,10 +59,24 @@ type Server struct {
 	unstall chan struct{}
 }
 
-// Start starts a server that the test's cleanup stops.
+// Start starts a server that the test's cleanup stops. It does not offer
+// STARTTLS: a local mail catcher.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, refuse: map[string]bool{}, arrived: make(chan struct{}), unstall: make(chan struct{})}
+	return start(t, nil, nil)
+}
+
+// StartTLS starts a server that offers STARTTLS, with a self-signed
+// certificate for 127.0.0.1 made for it: RootCAs trusts it.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	cert, roots := selfSigned(t)
+	return start(t, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, roots)
+}
+
+func start(t testing.TB, tlsConfig *tls.Config, roots *x509.CertPool) *Server {
+	t.Helper()
+	s := &Server{t: t, tls: tlsConfig, roots: roots, refuse: map[string]bool{}, arrived: make(chan struct{}), unstall: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("smtptest: listen: %v", err)
@@ -64,14 +92,30 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// URL is the server's address as SMTP_URL takes it.
-func (s *Server) URL() string { return "smtp://" + s.addr }
+// URL is the server's address as SMTP_URL takes it: with ?tls=none for a
+// server without STARTTLS, which the sender would otherwise refuse.
+func (s *Server) URL() string {
+	if s.tls == nil {
+		return "smtp://" + s.addr + "?tls=none"
+	}
+	return "smtp://" + s.addr
+}
+
+// RootCAs trusts the certificate of a server started by StartTLS; it is
+// nil for one started by Start.
+func (s *Server) RootCAs() *x509.CertPool { return s.roots }
 
 // Addr is host:port.
 func (s *Server) Addr() string { return s.addr }
 
 func (s *Server) serve(ln net.Listener) {
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	// go-smtp starts a new session after STARTTLS, so a session's
+	// connection stays as it began.
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		_, isTLS := c.TLSConnectionState()
+		return &session{s: s, tls: isTLS}, nil
+	}))
+	srv.TLSConfig = s.tls
 	srv.Domain = "smtptest.localhost"
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
@@ -162,6 +206,7 @@ func (s *Server) WaitFor(n int, within time.Duration) []Message {
 
 type session struct {
 	s    *Server
+	tls  bool
 	from string
 	to   []string
 }
@@ -199,7 +244,7 @@ func (x *session) Data(r io.Reader) error {
 	}
 	x.s.mu.Lock()
 	defer x.s.mu.Unlock()
-	x.s.received = append(x.s.received, Message{From: x.from, To: x.to, Data: data})
+	x.s.received = append(x.s.received, Message{From: x.from, To: x.to, Data: data, TLS: x.tls})
 	close(x.s.arrived)
 	x.s.arrived = make(chan struct{})
 	return nil
@@ -207,6 +252,39 @@ func (x *session) Data(r io.Reader) error {
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
 func (x *session) Logout() error { return nil }
+
+// selfSigned makes a throwaway key and a certificate for 127.0.0.1 and
+// localhost signed by it, and a pool that trusts the certificate.
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("smtptest: key: %v", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smtptest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("smtptest: certificate: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("smtptest: certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, roots
+}
 
 // Part is a leaf part of a parsed mail, its transfer encoding undone.
 type Part struct {
