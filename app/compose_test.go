@@ -1,0 +1,50 @@
+package app
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+	"gopkg.in/yaml.v3"
+)
+
+// The compose file is how most people will first run the service: it must
+// not ship a secret anyone can read, nor put the database on the network.
+func TestComposeHasNoSecretsAndNoOpenDatabase(t *testing.T) {
+	is := is.New(t)
+	raw, err := os.ReadFile("../docker-compose.yml")
+	is.NoErr(err)
+	var compose struct {
+		Services map[string]struct {
+			Ports       []string          `yaml:"ports"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	is.NoErr(yaml.Unmarshal(raw, &compose)) // the compose file is YAML
+
+	required := regexp.MustCompile(`^\$\{JWT_SECRET:\?[^}$]+\}$`)
+	for _, name := range []string{"api", "worker"} {
+		svc, ok := compose.Services[name]
+		is.True(ok)                                                  // the service exists
+		is.True(required.MatchString(svc.Environment["JWT_SECRET"])) // JWT_SECRET must be given: no default to fall back to
+	}
+	is.Equal(len(compose.Services["postgres"].Ports), 0) // PostgreSQL is not published
+	for name, svc := range compose.Services {
+		for _, p := range svc.Ports {
+			if name == "api" {
+				continue // the API is the product
+			}
+			is.True(strings.HasPrefix(p, "127.0.0.1:")) // anything else only on this machine
+		}
+	}
+
+	ignore, err := os.ReadFile("../.dockerignore")
+	is.NoErr(err) // there is a .dockerignore
+	lines := strings.Split(string(ignore), "\n")
+	for _, must := range []string{".git", ".jobboard", "bin", "node_modules"} {
+		is.True(slices.Contains(lines, must)) // the mail sink (resumes), history, binaries and tools stay out of the image
+	}
+}
