@@ -19,9 +19,60 @@ var applicationServing = []string{projections.Jobs}
 
 var errAlreadyApplied = &domain.Error{Kind: domain.KindConflict, Message: "you have already applied to this job"}
 
-// SubmitApplication applies the caller to a job with form and resume (nil
-// for none), and returns the application as the applications view now
-// holds it (without its job's title and company).
+// ApplicationStart is what an application is decided on besides its form:
+// the applicant's account and the job, read and checked before the form is
+// (StartApplication).
+type ApplicationStart struct {
+	account *domain.User
+	job     *domain.Job
+	jobID   uuid.UUID
+}
+
+// StartApplication reads the caller's account and the job, in one round
+// trip, and refuses an application that no form could make acceptable:
+// not a job seeker, no such job, a closed one. With checkClaim it also
+// refuses a caller who has applied to the job already, which costs a
+// query: worth it before an upload is read, not before a small form (the
+// append decides that race anyway).
+func (h *Handlers) StartApplication(ctx context.Context, caller auth.Caller, jobID uuid.UUID, checkClaim bool) (*ApplicationStart, error) {
+	if err := domain.CheckCanApply(caller.Role); err != nil {
+		return nil, err
+	}
+	streams, err := h.store.ReadStreams(ctx, caller.UserID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	account, err := userFrom(streams[caller.UserID])
+	if domain.KindOf(err) == domain.KindNotFound {
+		err = &domain.Error{Kind: domain.KindUnauthorized, Message: "the access token names an account that does not exist"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	job, _, err := jobFrom(streams[jobID])
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.CheckApplicant(job, account.Role()); err != nil {
+		return nil, err
+	}
+	if checkClaim {
+		var applied bool
+		err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM application_claims WHERE job_id = $1 AND applicant_id = $2)`,
+			jobID, caller.UserID).Scan(&applied)
+		if err != nil {
+			return nil, fmt.Errorf("read application claims: %w", err)
+		}
+		if applied {
+			return nil, errAlreadyApplied
+		}
+	}
+	return &ApplicationStart{account: account, job: job, jobID: jobID}, nil
+}
+
+// SubmitApplication applies the caller of start to its job with form and
+// resume (nil for none), and returns the application as the applications
+// view now holds it (without its job's title and company).
 //
 // One application per job seeker per job is enforced by the database, not
 // by reading first: the append's transaction also inserts (job, applicant)
@@ -39,27 +90,9 @@ var errAlreadyApplied = &domain.Error{Kind: domain.KindConflict, Message: "you h
 // gets this application: an accepted race, as if the application had come
 // a moment earlier. Locking the job's stream for every application would
 // cost more than it is worth.
-func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jobID uuid.UUID, form domain.ApplicationForm, resume *domain.ResumeUpload) (projections.ApplicationRow, error) {
+func (h *Handlers) SubmitApplication(ctx context.Context, start *ApplicationStart, form domain.ApplicationForm, resume *domain.ResumeUpload) (projections.ApplicationRow, error) {
 	var none projections.ApplicationRow
-	if err := domain.CheckCanApply(caller.Role); err != nil {
-		return none, err
-	}
-	// The applicant's stream and the job's, in one round trip.
-	streams, err := h.store.ReadStreams(ctx, caller.UserID, jobID)
-	if err != nil {
-		return none, err
-	}
-	account, err := userFrom(streams[caller.UserID])
-	if domain.KindOf(err) == domain.KindNotFound {
-		err = &domain.Error{Kind: domain.KindUnauthorized, Message: "the access token names an account that does not exist"}
-	}
-	if err != nil {
-		return none, err
-	}
-	job, _, err := jobFrom(streams[jobID])
-	if err != nil {
-		return none, err
-	}
+	account, job, jobID := start.account, start.job, start.jobID
 	id, err := uuid.NewV7()
 	if err != nil {
 		return none, err
@@ -69,7 +102,7 @@ func (h *Handlers) SubmitApplication(ctx context.Context, caller auth.Caller, jo
 	if err != nil {
 		return none, err
 	}
-	opts := []eventstore.AppendOption{claimApplication(jobID, caller.UserID, id)}
+	opts := []eventstore.AppendOption{claimApplication(jobID, account.ID(), id)}
 	if file := application.Resume(); file != nil {
 		opts = append(opts, eventstore.With(eventstore.Statement{
 			SQL:  `INSERT INTO resume_blobs (application_id, sha256, size, content) VALUES ($1, $2, $3, $4)`,

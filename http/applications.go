@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,9 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	// Refuse what can be refused before reading up to 5 MiB of upload.
+	// Refuse what can be refused before reading up to 5 MiB of upload:
+	// the role, the size, then the account, the job and, for an upload,
+	// an application already made.
 	if err := domain.CheckCanApply(caller.Role); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -91,17 +94,38 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, errApplyTooLarge)
 		return
 	}
+	upload := isMultipart(r)
+	start, err := s.Commands.StartApplication(r.Context(), caller, jobID, upload)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	if upload {
+		release, err := uploads.reserve(r.Context(), uploadSize(r))
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		defer release()
+	}
 	form, resume, err := readApplication(w, r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	a, err := s.Commands.SubmitApplication(r.Context(), caller, jobID, form, resume)
+	a, err := s.Commands.SubmitApplication(r.Context(), start, form, resume)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
 	created(w, "/applications/"+a.ID.String(), newApplicationJSON(a, false))
+}
+
+// isMultipart says whether r's body claims to be a form that may carry a
+// file: the one kind of apply body that is big.
+func isMultipart(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "multipart/form-data"
 }
 
 var errApplyTooLarge = &requestError{status: http.StatusRequestEntityTooLarge,
@@ -173,7 +197,7 @@ func readMultipartApplication(r *http.Request) (domain.ApplicationForm, *domain.
 			}
 			*dst = &value
 		} else if field == "resume" {
-			if resume, err = readResume(part); err != nil {
+			if resume, err = readResume(part, r.ContentLength); err != nil {
 				return form, nil, err
 			}
 		} else {
@@ -202,12 +226,12 @@ func readFormField(part *multipart.Part, field string) (string, error) {
 // have cut Unix directories, but not Windows ones), and is cleaned by the
 // domain. An empty part without a file name is what a browser sends when
 // no file was chosen: no resume.
-func readResume(part *multipart.Part) (*domain.ResumeUpload, error) {
+func readResume(part *multipart.Part, bodySize int64) (*domain.ResumeUpload, error) {
 	var name string
 	if _, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition")); err == nil {
 		name = params["filename"]
 	}
-	content, err := readAtMost(part, domain.MaxResumeBytes)
+	content, err := readAtMost(part, domain.MaxResumeBytes, bodySize, domain.CheckResumeStart)
 	if err != nil {
 		return nil, err
 	}
@@ -217,47 +241,47 @@ func readResume(part *multipart.Part) (*domain.ResumeUpload, error) {
 	return &domain.ResumeUpload{FileName: name, Content: content}, nil
 }
 
-// uploadChunk is the size of the pieces an upload is read in.
-const uploadChunk = 256 << 10
-
-// readAtMost reads r to its end, refusing it with domain.ErrResumeTooLarge
-// once it has more than max bytes. It reads in fixed chunks and joins them
-// only at the end, so that an upload refused for its size has cost about
-// max bytes of memory, not the doubling a growing buffer goes through.
-func readAtMost(r io.Reader, max int) ([]byte, error) {
-	var chunks [][]byte
-	total := 0
-	for done := false; !done; {
-		chunk := make([]byte, uploadChunk)
-		n := 0
-		var err error
-		for n < len(chunk) && err == nil {
-			var m int
-			m, err = r.Read(chunk[n:])
-			n += m
+// readAtMost reads r to its end into one buffer, refusing it with
+// domain.ErrResumeTooLarge once it has more than max bytes, and with what
+// checkStart says of its first domain.ResumeSniffBytes bytes (all of it
+// when shorter) as soon as they are in: a file of the wrong type is
+// refused before the rest of it is read. size is what r can hold at most,
+// the request body's length when the client gave it (a part is never
+// longer): the buffer is allocated once, at that size or just past max,
+// never grown by doubling (which would cost about twice the file, in
+// copies, for the largest ones).
+func readAtMost(r io.Reader, max int, size int64, checkStart func([]byte) error) ([]byte, error) {
+	if size <= 0 || size > int64(max) {
+		size = int64(max) + 1
+	}
+	buf := make([]byte, 0, size)
+	checked := false
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > max {
+				return nil, domain.ErrResumeTooLarge
+			}
+			buf = slices.Grow(buf, max+1-len(buf)) // longer than the client said: not possible with a length
 		}
-		total += n
-		if total > max {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > max {
 			return nil, domain.ErrResumeTooLarge
 		}
-		if n > 0 {
-			chunks = append(chunks, chunk[:n])
+		eof := err == io.EOF //nolint:errorlint // Read returns io.EOF itself at the end
+		if !checked && len(buf) > 0 && (len(buf) >= domain.ResumeSniffBytes || eof) {
+			if err := checkStart(buf); err != nil {
+				return nil, err
+			}
+			checked = true
 		}
 		switch {
-		case err == io.EOF: //nolint:errorlint // Read returns io.EOF itself at the end
-			done = true
+		case eof:
+			return buf, nil
 		case err != nil:
 			return nil, bodyReadError(err)
 		}
 	}
-	if len(chunks) == 1 {
-		return chunks[0], nil
-	}
-	content := make([]byte, 0, total)
-	for _, c := range chunks {
-		content = append(content, c...)
-	}
-	return content, nil
 }
 
 // bodyReadError is the answer to a failure to read a request body: too
