@@ -12,9 +12,11 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jobboard/jobboard/commands"
 	jbhttp "github.com/jobboard/jobboard/http"
@@ -85,8 +87,10 @@ type Config struct {
 
 // MailConfig is where the emails to recruiters go and how they are retried.
 type MailConfig struct {
-	// SMTPURL is smtp://user:pass@host:port (STARTTLS when offered) or
-	// smtps://… (TLS from the start); empty writes .eml files into Dir.
+	// SMTPURL is smtp://user:pass@host:port (STARTTLS required;
+	// ?tls=opportunistic falls back to plain text, ?tls=none never
+	// encrypts, for a local mail catcher) or smtps://… (TLS from the
+	// start); empty writes .eml files into Dir. See mailer.NewSender.
 	SMTPURL     string
 	Dir         string
 	From        string
@@ -159,15 +163,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	durationVar(&limits.WriteTimeout, "HTTP_WRITE_TIMEOUT", limits.WriteTimeout)
 	durationVar(&limits.IdleTimeout, "HTTP_IDLE_TIMEOUT", limits.IdleTimeout)
 	intVar(&limits.MaxHeaderBytes, "HTTP_MAX_HEADER_BYTES", limits.MaxHeaderBytes, 4<<10, 1<<20)
-	if v := getenv("WRITE_RATE_LIMIT"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			errs = append(errs, fmt.Errorf("WRITE_RATE_LIMIT=%q: want requests per second, such as 100 or 0.5 (0: no limit)", v))
-		} else {
-			limits.WriteRate = f
+	rateVar := func(dst *float64, name string) {
+		if v := getenv(name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+				errs = append(errs, fmt.Errorf("%s=%q: want requests per second, such as 100 or 0.5 (0: no limit)", name, v))
+				return
+			}
+			*dst = f
 		}
 	}
+	rateVar(&limits.WriteRate, "WRITE_RATE_LIMIT")
 	intVar(&limits.WriteBurst, "WRITE_RATE_BURST", limits.WriteBurst, 1, 1_000_000)
+	rateVar(&limits.ReadRate, "READ_RATE_LIMIT")
+	intVar(&limits.ReadBurst, "READ_RATE_BURST", limits.ReadBurst, 1, 1_000_000)
+	intVar(&limits.RegisterPerClient, "REGISTER_MAX_PER_CLIENT", limits.RegisterPerClient, 0, 1_000_000)
 	c.HTTPLimits = limits
 	if v := getenv("TRUSTED_PROXIES"); v != "" {
 		p, err := jbhttp.ParseTrustedProxies(v)
@@ -202,7 +212,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		rand.Read(c.JWTSecret)
 		c.JWTSecretGenerated = true
 	case len(secret) < 32:
-		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes long"))
+		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes long: make one with openssl rand -base64 48"))
+	case isPlaceholderSecret(secret):
+		errs = append(errs, errors.New("JWT_SECRET is a placeholder (a published example, a stand-in word or a repeated pattern): "+
+			"anyone can sign tokens with it; make a random one with openssl rand -base64 48"))
 	default:
 		c.JWTSecret = []byte(secret)
 	}
@@ -217,6 +230,46 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))
 	}
 	return c, errors.Join(errs...)
+}
+
+// placeholderSecrets are the JWT_SECRET values this repository has
+// published (docker-compose.yml's default, until it had none), lower-cased.
+var placeholderSecrets = []string{
+	"change-me-to-32-or-more-random-bytes!!",
+}
+
+// placeholderWords mark a secret written to be replaced, once its letters
+// and digits are lower-cased and run together.
+var placeholderWords = []string{"changeme", "changethis", "replaceme", "placeholder", "yoursecret", "secretgoeshere", "notasecret"}
+
+// isPlaceholderSecret tells a secret that is known or easily guessed: one
+// this repository published, one that says it is to be replaced, or a
+// repeated pattern ("xxxx…", "secretsecret…"), which no random generator
+// makes.
+func isPlaceholderSecret(secret string) bool {
+	lowered := strings.ToLower(strings.TrimSpace(secret))
+	if slices.Contains(placeholderSecrets, lowered) {
+		return true
+	}
+	squeezed := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return -1
+	}, lowered)
+	for _, w := range placeholderWords {
+		if strings.Contains(squeezed, w) {
+			return true
+		}
+	}
+	// A string is a repetition of its first p bytes when it equals
+	// itself shifted by p.
+	for p := 1; p <= len(secret)/2; p++ {
+		if secret[p:] == secret[:len(secret)-p] {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLoopback is an error unless addr is host:port with a loopback host:

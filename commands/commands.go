@@ -34,9 +34,11 @@ type Handlers struct {
 	accounts    *accountCache
 }
 
-// LoginLimits throttle password guessing: after Max failed logins within
-// Window, for one email or from one client address, further attempts are
-// refused until the window has passed. A maximum of 0 turns that limit off.
+// LoginLimits throttle password guessing within Window: PerClient failed
+// logins from one client refuse that client, for any email; PerEmail
+// failures for one email refuse the clients that failed on it, and only
+// them, so that nobody can lock an owner out. A maximum of 0 turns that
+// limit off.
 type LoginLimits struct {
 	PerEmail  int
 	PerClient int

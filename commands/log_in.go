@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/throttle"
 )
 
 // errBadCredentials is the one answer to every failed login, so that the
@@ -17,14 +19,22 @@ import (
 var errBadCredentials = &domain.Error{Kind: domain.KindUnauthorized, Message: "the email or password is wrong"}
 
 // LogIn checks an email and password, from client (the caller's network
-// address), and returns the account they open. An unknown email and a wrong
-// password fail alike and take about as long: both run one bcrypt
-// comparison. Too many failures for the email or from the client within the
-// window are throttled, whether the next attempt is right or not.
+// address, or its /64 for IPv6), and returns the account they open. An
+// unknown email and a wrong password fail alike and take about as long:
+// both run one bcrypt comparison.
+//
+// Each attempt is counted before its password is compared, and uncounted
+// if it succeeds, so that attempts sent at once check no more passwords
+// than the limits allow. A client with PerClient failures in the window is
+// refused whatever the email. An email with PerEmail failures is refused
+// only to the clients that have failed on it themselves: a client that has
+// not still has its password checked, so that guesses from elsewhere do
+// not lock the owner out, while each new client gets one guess.
 func (h *Handlers) LogIn(ctx context.Context, email, password, client string) (*domain.User, error) {
-	emailKey := "email:" + strings.ToLower(strings.TrimSpace(email))
-	clientKey := "client:" + client
-	wait, err := h.failures.Check(ctx, map[string]int{emailKey: h.loginLimits.PerEmail, clientKey: h.loginLimits.PerClient})
+	lowered := strings.ToLower(strings.TrimSpace(email))
+	attempt, wait, err := h.failures.Take(ctx,
+		throttle.Limit{Key: "client:" + client, Max: h.loginLimits.PerClient},
+		throttle.Limit{Key: "email:" + lowered, Max: h.loginLimits.PerEmail, Unless: "email from client:" + client + "\n" + lowered})
 	if err != nil {
 		return nil, err
 	}
@@ -35,6 +45,24 @@ func (h *Handlers) LogIn(ctx context.Context, email, password, client string) (*
 			RetryAfter: wait,
 		}
 	}
+	user, err := h.checkPassword(ctx, email, password)
+	if errors.Is(err, errBadCredentials) {
+		return nil, err // the attempt stays counted: it is the failure
+	}
+	// A success, or no password judged (the server was busy, the database
+	// failed, the client left): not a failure. Forgotten even when the
+	// client has gone.
+	forgetCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if ferr := h.failures.Forget(forgetCtx, attempt); ferr != nil && err == nil {
+		return nil, ferr
+	}
+	return user, err
+}
+
+// checkPassword returns the account that email and password open, or
+// errBadCredentials.
+func (h *Handlers) checkPassword(ctx context.Context, email, password string) (*domain.User, error) {
 	var id uuid.UUID
 	var hash string
 	if normalised, err := domain.NormalizeEmail(email); err == nil {
@@ -43,7 +71,7 @@ func (h *Handlers) LogIn(ctx context.Context, email, password, client string) (*
 			return nil, err
 		}
 	}
-	ok, err := h.passwords.Check(hash, password)
+	ok, err := h.passwords.Check(ctx, hash, password)
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +79,6 @@ func (h *Handlers) LogIn(ctx context.Context, email, password, client string) (*
 	// password would also be opened by itself followed by anything. The
 	// comparison above still runs, so that the refusal takes as long.
 	if !ok || len(password) > MaxPasswordBytes {
-		if err := h.failures.Record(ctx, emailKey, clientKey); err != nil {
-			return nil, err
-		}
 		return nil, errBadCredentials
 	}
 	return h.loadUser(ctx, id)

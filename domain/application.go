@@ -1,10 +1,8 @@
 package domain
 
 import (
-	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -115,7 +113,7 @@ func SubmitApplication(id uuid.UUID, job *Job, applicant Applicant, form Applica
 	e.Name = applicant.Name
 	if form.Name != nil {
 		e.Name = strings.TrimSpace(*form.Name)
-		if msg := checkText(e.Name, 1, MaxNameLength); msg != "" {
+		if msg := checkLine(e.Name, 1, MaxNameLength); msg != "" {
 			v.Add("name", msg)
 		}
 	}
@@ -129,12 +127,7 @@ func SubmitApplication(id uuid.UUID, job *Job, applicant Applicant, form Applica
 	}
 	if form.CoverLetter != nil {
 		e.CoverLetter = strings.TrimSpace(*form.CoverLetter)
-		// Line breaks and tabs belong in a letter; other control
-		// characters do not.
-		letter := strings.NewReplacer("\n", " ", "\r", " ", "\t", " ").Replace(e.CoverLetter)
-		if utf8.RuneCountInString(letter) > MaxCoverLetterLength {
-			v.Add("cover_letter", fmt.Sprintf("must be at most %d characters", MaxCoverLetterLength))
-		} else if msg := checkText(letter, 0, MaxCoverLetterLength); msg != "" {
+		if msg := checkLines(e.CoverLetter, 0, MaxCoverLetterLength); msg != "" {
 			v.Add("cover_letter", msg)
 		}
 	}

@@ -492,7 +492,7 @@ func (d JobDraft) check(defaultCompany string) (JobDetails, error) {
 			return ""
 		}
 		t := strings.TrimSpace(*s)
-		if msg := checkText(t, 1, max); msg != "" {
+		if msg := checkLine(t, 1, max); msg != "" {
 			v.Add(field, msg)
 		}
 		return t
@@ -544,15 +544,14 @@ func (d JobDraft) check(defaultCompany string) (JobDetails, error) {
 	return out, nil
 }
 
-// textKeepLines checks a description: like other text, but line breaks and
-// tabs are allowed.
+// textKeepLines checks a description, which is prose of several lines.
 func textKeepLines(v *Validation, s *string) string {
 	if s == nil {
 		v.Add("description", "is required")
 		return ""
 	}
 	t := strings.TrimSpace(*s)
-	if msg := checkText(strings.NewReplacer("\n", " ", "\r", " ", "\t", " ").Replace(t), 1, MaxDescriptionLength); msg != "" {
+	if msg := checkLines(t, 1, MaxDescriptionLength); msg != "" {
 		v.Add("description", msg)
 	}
 	return t

@@ -1,12 +1,10 @@
 package domain
 
 import (
-	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -97,7 +95,7 @@ func RegisterUser(id uuid.UUID, email, name string, role Role, company *string, 
 		v.Add("email", err.Error())
 	}
 	name = strings.TrimSpace(name)
-	if msg := checkText(name, 1, MaxNameLength); msg != "" {
+	if msg := checkLine(name, 1, MaxNameLength); msg != "" {
 		v.Add("name", msg)
 	}
 	if role.IsZero() {
@@ -108,7 +106,7 @@ func RegisterUser(id uuid.UUID, email, name string, role Role, company *string, 
 		companyName = strings.TrimSpace(*company)
 		if role == RoleJobSeeker {
 			v.Add("company", "is only for recruiters")
-		} else if msg := checkText(companyName, 1, MaxCompanyLength); msg != "" {
+		} else if msg := checkLine(companyName, 1, MaxCompanyLength); msg != "" {
 			v.Add("company", msg)
 		}
 	}
@@ -171,33 +169,19 @@ func NormalizeEmail(s string) (string, error) {
 	if len(s) > maxEmailLength {
 		return "", Errorf(KindInvalid, "must be at most %d characters", maxEmailLength)
 	}
+	// net/mail takes any non-ASCII character in an address, invisible ones
+	// included: an address that looks like another must not be one.
+	for _, r := range s {
+		if unicode.Is(unicode.Cf, r) {
+			return "", Errorf(KindInvalid, "%s", formatCharMessage(r))
+		}
+		if !unicode.IsPrint(r) {
+			return "", Errorf(KindInvalid, "must be a valid email address")
+		}
+	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Address != s || addr.Name != "" || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
 		return "", Errorf(KindInvalid, "must be a valid email address")
 	}
 	return s, nil
-}
-
-// checkText returns why s breaks the length rule or contains control
-// characters, or "" when it is fine. Lengths count characters, not bytes.
-func checkText(s string, min, max int) string {
-	n := utf8.RuneCountInString(s)
-	switch {
-	case !utf8.ValidString(s):
-		return "must be valid UTF-8"
-	case n < min && min == 1:
-		return "is required"
-	case n < min || n > max:
-		return lengthMessage(min, max)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "must not contain control characters"
-		}
-	}
-	return ""
-}
-
-func lengthMessage(min, max int) string {
-	return fmt.Sprintf("must be %d to %d characters", min, max)
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // Metadata says who caused an event and within which request. It travels in
-// the context from the HTTP layer to Append.
+// the context from the HTTP layer to Append. Only RequestID may come from a
+// client (its X-Request-Id, when sane); the correlation and causation ids
+// are the service's own, the causation id empty for a person's request.
 type Metadata struct {
 	ActorID       uuid.UUID `json:"actor_id,omitempty"`
 	CorrelationID string    `json:"correlation_id,omitempty"`

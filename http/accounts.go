@@ -33,8 +33,20 @@ func userFromDomain(u *domain.User) userJSON {
 	return newUserJSON(u.ID(), u.Email(), u.Name(), u.Role(), u.Company(), u.RegisteredAt())
 }
 
-// handleRegister handles the "POST /register" route.
+// handleRegister handles the "POST /register" route. Every attempt counts
+// against the client's registrations, whatever its outcome: each may cost
+// a bcrypt.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if s.registrations != nil {
+		if ok, wait := s.registrations.allow(s.clientKey(r)); !ok {
+			writeError(w, r, s.Logger, &domain.Error{
+				Kind:       domain.KindTooManyRequests,
+				Message:    "too many registrations from this client address; wait before trying again (see Retry-After)",
+				RetryAfter: max(wait, time.Second),
+			})
+			return
+		}
+	}
 	var req struct {
 		Email    string  `json:"email"`
 		Password string  `json:"password"`
@@ -68,7 +80,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	user, err := s.Commands.LogIn(r.Context(), req.Email, req.Password, s.clientAddr(r))
+	user, err := s.Commands.LogIn(r.Context(), req.Email, req.Password, s.clientKey(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -100,8 +112,13 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	ok(w, newUserJSON(u.ID, u.Email, u.Name, u.Role, u.Company, u.CreatedAt))
 }
 
-// clientAddr is the address the request came from (see clientAddrOf), the
-// one key of the login throttle and the write rate limit.
+// clientAddr is the address the request came from (see clientAddrOf).
 func (s *Server) clientAddr(r *http.Request) string {
 	return clientAddrOf(r, s.TrustedProxies)
+}
+
+// clientKey is the client as every per-client limit counts it: its
+// address, or its /64 for IPv6 (see clientKeyOf).
+func (s *Server) clientKey(r *http.Request) string {
+	return clientKeyOf(s.clientAddr(r))
 }

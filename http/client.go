@@ -7,14 +7,14 @@ import (
 	"strings"
 )
 
-// clientAddrOf is the address a request came from, as the login throttle
-// and the write rate limit key it: the TCP peer, unless the peer is one of
-// the trusted proxies, in which case X-Forwarded-For is read from the right
-// (the hop the nearest proxy added) leftwards, past every trusted hop, to
-// the first one that is not trusted. Hops left of that one were written by
-// the client itself and prove nothing. A hop that is not an address ends
-// the walk at the proxy that passed it on; a chain of trusted hops only is
-// keyed by its left-most one.
+// clientAddrOf is the address a request came from, as the log shows it
+// (clientKeyOf turns it into the key of the per-client limits): the TCP
+// peer, unless the peer is one of the trusted proxies, in which case
+// X-Forwarded-For is read from the right (the hop the nearest proxy added)
+// leftwards, past every trusted hop, to the first one that is not trusted.
+// Hops left of that one were written by the client itself and prove
+// nothing. A hop that is not an address ends the walk at the proxy that
+// passed it on; a chain of trusted hops only is keyed by its left-most one.
 func clientAddrOf(r *http.Request, trusted []netip.Prefix) string {
 	peer, ok := parseHop(r.RemoteAddr)
 	if !ok {
@@ -39,6 +39,21 @@ func clientAddrOf(r *http.Request, trusted []netip.Prefix) string {
 		}
 	}
 	return client.String()
+}
+
+// clientKeyOf is what every per-client limit counts a client address as:
+// an IPv4 address is itself, an IPv6 address its /64, the least that one
+// host (one subscriber's network) is given, so that a client cannot start
+// afresh from each of its 2^64 addresses. Anything else is kept as it is.
+func clientKeyOf(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if a = a.Unmap().WithZone(""); a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // parseHop reads an address as RemoteAddr or X-Forwarded-For give it:

@@ -47,6 +47,32 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
+// TestClientKey: per-client limits count an IPv6 client by its /64 and an
+// IPv4 one (mapped into IPv6 or not) by its address.
+func TestClientKey(t *testing.T) {
+	for addr, want := range map[string]string{
+		"203.0.113.7":                  "203.0.113.7",
+		"::ffff:203.0.113.7":           "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6":         "2001:db8:1:2::/64",
+		"2001:db8:1:2::1":              "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":              "2001:db8:1:3::/64",
+		"fe80::1%eth0":                 "fe80::/64",
+		"::1":                          "::/64",
+		"pipe":                         "pipe",
+		"2001:0db8:0001:0002:ffff::ff": "2001:db8:1:2::/64",
+	} {
+		if got := clientKeyOf(addr); got != want {
+			t.Errorf("clientKeyOf(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "[2001:db8:9:9:abcd::1]:443"
+	s := &Server{}
+	if got := s.clientKey(r); got != "2001:db8:9:9::/64" {
+		t.Fatalf("the key of a request from %s is %q", r.RemoteAddr, got)
+	}
+}
+
 func TestParseTrustedProxies(t *testing.T) {
 	is := is.New(t)
 	got, err := ParseTrustedProxies(" 10.1.2.3/8 ,, 192.168.1.1,::1, ::ffff:172.16.0.0/108")

@@ -321,18 +321,76 @@ func pathID(r *http.Request) (uuid.UUID, error) {
 	return id, nil
 }
 
-// parseIfMatch reads If-Match: "<version>". Absent or * means no
-// precondition.
+// parseIfMatch reads If-Match into the version a write is meant for: nil
+// for no precondition (no If-Match, or *: a job that does not exist is a
+// 404 anyway). A job's ETag is strong ("3") and If-Match compares strongly
+// (RFC 9110, 13.1.1), so only that exact tag matches: a weak tag, another
+// tag ("abc", "03"), an empty or unparseable header are preconditions that
+// no job meets, version 0. They fail as a stale version does, with a 412
+// once the job is found and the caller may change it (RFC 9110, 13.2.1: a
+// 404 or 403 comes first), rather than a 400: the client asked for a
+// condition, and the answer is that it does not hold. A list matches when
+// one of its tags does; a list of two different versions, which cannot
+// both be current, meets none rather than guess. The error is always nil:
+// no If-Match is refused outright.
 func parseIfMatch(r *http.Request) (*int64, error) {
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" || h == "*" {
+	values := r.Header.Values("If-Match")
+	if len(values) == 0 {
 		return nil, nil
 	}
-	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-	if err != nil || v < 1 {
-		return nil, &requestError{status: http.StatusBadRequest, detail: `If-Match must be a version as the ETag gives it, such as "3"`}
+	h := strings.TrimSpace(strings.Join(values, ","))
+	if h == "*" {
+		return nil, nil
 	}
-	return &v, nil
+	var version int64
+	for _, tag := range strongTags(h) {
+		v, err := strconv.ParseInt(tag, 10, 64)
+		if err != nil || v < 1 || strconv.FormatInt(v, 10) != tag {
+			continue // not one of ours
+		}
+		if version != 0 && version != v {
+			version = 0
+			break
+		}
+		version = v
+	}
+	return &version, nil
+}
+
+// strongTags returns the opaque part of each strong entity-tag of an
+// If-Match list (weak ones never match strongly), or none when the list
+// does not parse as 1#entity-tag, where entity-tag = [ "W/" ] DQUOTE *etagc
+// DQUOTE and empty list elements are allowed (RFC 9110, 5.6.1 and 8.8.3).
+func strongTags(h string) []string {
+	var tags []string
+	for {
+		h = strings.TrimLeft(h, " \t,")
+		if h == "" {
+			return tags
+		}
+		weak := strings.HasPrefix(h, "W/")
+		if weak {
+			h = h[2:]
+		}
+		if !strings.HasPrefix(h, `"`) {
+			return nil
+		}
+		end := strings.IndexByte(h[1:], '"')
+		if end < 0 {
+			return nil
+		}
+		opaque := h[1 : 1+end]
+		if strings.ContainsFunc(opaque, func(r rune) bool { return r <= ' ' || r == 0x7F }) {
+			return nil // etagc is visible characters only
+		}
+		if !weak {
+			tags = append(tags, opaque)
+		}
+		h = strings.TrimLeft(h[2+end:], " \t")
+		if h != "" && h[0] != ',' {
+			return nil
+		}
+	}
 }
 
 // parseJobFilter reads the query parameters of GET /jobs.

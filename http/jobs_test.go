@@ -1305,7 +1305,7 @@ func jobsParseQuery(t *testing.T, q string) url.Values {
 // seen once, in order, with the same total on every page.
 func TestJobsPagination(t *testing.T) {
 	is := is.New(t)
-	s := startService(t, nil)
+	s := startService(t, map[string]string{"WRITE_RATE_LIMIT": "0"}) // 250 posts from one client, past the default burst
 	marker := jobsMarker()
 	owner := jobsRegister(t, s, "recruiter", "Pages "+marker)
 	const n = 250

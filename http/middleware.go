@@ -3,9 +3,11 @@ package http
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,21 +30,21 @@ const (
 var saneID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // requestID gives every request an id (the client's own, when it is sane),
-// echoes it in X-Request-Id and records it in the metadata of the events the
-// request appends.
+// echoes it in X-Request-Id and records it as the request_id of the events
+// the request appends. Their correlation id is one the service makes, and
+// their causation id stays empty (a person's request, not an event, caused
+// them): a client that chose those could tie its events to another
+// request's, or to an event of the log, and mislead whoever traces them.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		own := uuid.Must(uuid.NewV7()).String()
 		id := r.Header.Get("X-Request-Id")
 		if !saneID.MatchString(id) {
-			id = uuid.Must(uuid.NewV7()).String()
-		}
-		correlation := r.Header.Get("X-Correlation-Id")
-		if !saneID.MatchString(correlation) {
-			correlation = id
+			id = own
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{RequestID: id, CorrelationID: correlation, CausationID: id})
+		ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{RequestID: id, CorrelationID: own})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -168,6 +170,31 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// allowedMethods lists, for an Allow field, the methods of every route whose
+// path matches path, whatever else the route matches on: a 405 names all
+// the methods of the path. HEAD and OPTIONS are named only if a route takes
+// them, as none does: the router answers them 405 too.
+func allowedMethods(router *mux.Router, path string) string {
+	taken := map[string]bool{}
+	_ = router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		methods, err := route.GetMethods()
+		if err != nil {
+			return nil // a route without methods takes them all and sends no 405
+		}
+		pattern, err := route.GetPathRegexp()
+		if err != nil {
+			return nil
+		}
+		if re, err := regexp.Compile(pattern); err == nil && re.MatchString(path) {
+			for _, m := range methods {
+				taken[m] = true
+			}
+		}
+		return nil
+	})
+	return strings.Join(slices.Sorted(maps.Keys(taken)), ", ")
 }
 
 // authenticated lets only requests with a valid access token through, with

@@ -10,15 +10,20 @@ import (
 	"github.com/jobboard/jobboard/domain"
 )
 
-// maxWriteBuckets bounds the write limiter's memory whatever the number of
-// client addresses: past it, buckets are dropped before they are idle (a
-// dropped client starts again with a full burst, the limit's only leak).
-const maxWriteBuckets = 100_000
+// maxBuckets bounds a limiter's memory whatever the number of clients:
+// past it, buckets are dropped before they are idle (a dropped client
+// starts again with a full burst, the limit's only leak).
+const maxBuckets = 100_000
 
-// writeLimiter is a token bucket per client address for the writes of this
-// process. Buckets live in memory: each instance of the API limits on its
-// own, which is enough to keep one client from flooding it.
-type writeLimiter struct {
+// registerWindow is the period over which REGISTER_MAX_PER_CLIENT
+// registrations come back.
+const registerWindow = 15 * time.Minute
+
+// clientLimiter is a token bucket per client (see clientKeyOf) for the
+// requests of this process. Buckets live in memory: each instance of the
+// API limits on its own, which is enough to keep one client from flooding
+// it.
+type clientLimiter struct {
 	limit rate.Limit
 	burst int
 	// idle is how long a bucket takes to fill up again: a bucket unused
@@ -27,40 +32,47 @@ type writeLimiter struct {
 	now  func() time.Time
 
 	mu        sync.Mutex
-	buckets   map[string]*writeBucket
+	buckets   map[string]*bucket
 	lastSweep time.Time
 }
 
-type writeBucket struct {
+type bucket struct {
 	limiter  *rate.Limiter
 	lastSeen time.Time
 }
 
-// newWriteLimiter allows perSecond writes per client on average and burst
-// at once; it returns nil, no limit, when perSecond is not positive.
-func newWriteLimiter(perSecond float64, burst int) *writeLimiter {
+// newClientLimiter allows perSecond requests per client on average and
+// burst at once; it returns nil, no limit, when perSecond is not positive.
+func newClientLimiter(perSecond float64, burst int) *clientLimiter {
 	if perSecond <= 0 {
 		return nil
 	}
 	burst = max(burst, 1)
 	idle := time.Duration(float64(burst) / perSecond * float64(time.Second))
-	return &writeLimiter{
+	return &clientLimiter{
 		limit: rate.Limit(perSecond), burst: burst,
 		idle: max(idle, time.Second), now: time.Now,
-		buckets: map[string]*writeBucket{},
+		buckets: map[string]*bucket{},
 	}
+}
+
+// newRegisterLimiter allows perWindow registrations per client at once,
+// which then come back one by one over registerWindow; nil (no limit) for
+// 0.
+func newRegisterLimiter(perWindow int) *clientLimiter {
+	return newClientLimiter(float64(perWindow)/registerWindow.Seconds(), perWindow)
 }
 
 // allow takes one token from client's bucket. When there is none, it
 // returns how long until there is.
-func (l *writeLimiter) allow(client string) (bool, time.Duration) {
+func (l *clientLimiter) allow(client string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[client]
 	if !ok {
 		l.makeRoom(now)
-		b = &writeBucket{limiter: rate.NewLimiter(l.limit, l.burst)}
+		b = &bucket{limiter: rate.NewLimiter(l.limit, l.burst)}
 		l.buckets[client] = b
 	}
 	b.lastSeen = now
@@ -78,7 +90,7 @@ func (l *writeLimiter) allow(client string) (bool, time.Duration) {
 // makeRoom drops the idle buckets, at most once per idle period (so that
 // the map holds the clients of about the last two periods), and arbitrary
 // ones when that is still too many.
-func (l *writeLimiter) makeRoom(now time.Time) {
+func (l *clientLimiter) makeRoom(now time.Time) {
 	if now.Sub(l.lastSweep) >= l.idle {
 		for client, b := range l.buckets {
 			if now.Sub(b.lastSeen) >= l.idle {
@@ -88,7 +100,7 @@ func (l *writeLimiter) makeRoom(now time.Time) {
 		l.lastSweep = now
 	}
 	for client := range l.buckets {
-		if len(l.buckets) < maxWriteBuckets {
+		if len(l.buckets) < maxBuckets {
 			break
 		}
 		delete(l.buckets, client)
@@ -96,7 +108,7 @@ func (l *writeLimiter) makeRoom(now time.Time) {
 }
 
 // size is the number of buckets held, for tests.
-func (l *writeLimiter) size() int {
+func (l *clientLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
@@ -111,18 +123,41 @@ func isWrite(method string) bool {
 	return false
 }
 
-// limitWrites answers 429 to a client address that writes faster than the
-// configured rate, before anything of the request is read or routed.
-func (s *Server) limitWrites(next http.Handler) http.Handler {
-	if s.writes == nil {
+// isLimitedRead tells the requests the read limit counts: every GET and
+// HEAD but the probes and the scrapes, which must answer however busy a
+// client is (a load balancer or Prometheus behind one address would
+// otherwise take the service out of rotation).
+func isLimitedRead(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return false
+	}
+	return true
+}
+
+// limitRate answers 429 to a client that writes, or reads, faster than the
+// configured rates, before anything of the request is read or routed.
+func (s *Server) limitRate(next http.Handler) http.Handler {
+	if s.writes == nil && s.reads == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isWrite(r.Method) {
-			if ok, wait := s.writes.allow(s.clientAddr(r)); !ok {
+		var limiter *clientLimiter
+		var what string
+		switch {
+		case isWrite(r.Method):
+			limiter, what = s.writes, "writes"
+		case isLimitedRead(r):
+			limiter, what = s.reads, "reads"
+		}
+		if limiter != nil {
+			if ok, wait := limiter.allow(s.clientKey(r)); !ok {
 				writeError(w, r, s.Logger, &domain.Error{
 					Kind:       domain.KindTooManyRequests,
-					Message:    "too many writes from this client address; slow down (see Retry-After)",
+					Message:    "too many " + what + " from this client address; slow down (see Retry-After)",
 					RetryAfter: max(wait, time.Second),
 				})
 				return

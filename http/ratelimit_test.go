@@ -1,11 +1,17 @@
 package http
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
+
+	"github.com/jobboard/jobboard/auth"
 )
 
 // fakeClock is a clock that tests move by hand.
@@ -13,10 +19,10 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-func TestWriteLimiterBuckets(t *testing.T) {
+func TestClientLimiterBuckets(t *testing.T) {
 	is := is.New(t)
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	l := newWriteLimiter(2, 3)
+	l := newClientLimiter(2, 3)
 	l.now = clock.now
 	for range 3 {
 		ok, _ := l.allow("a")
@@ -31,16 +37,16 @@ func TestWriteLimiterBuckets(t *testing.T) {
 	ok, _ = l.allow("a")
 	is.True(ok) // a token came back
 	ok, _ = l.allow("a")
-	is.True(!ok)                           // and was the only one
-	is.True(newWriteLimiter(0, 10) == nil) // a rate of 0 is no limit
+	is.True(!ok)                            // and was the only one
+	is.True(newClientLimiter(0, 10) == nil) // a rate of 0 is no limit
 }
 
-// TestWriteLimiterForgetsIdleClients: a bucket that has filled up again is
+// TestClientLimiterForgetsIdleClients: a bucket that has filled up again is
 // dropped, so that many client addresses cost memory only while they write.
-func TestWriteLimiterForgetsIdleClients(t *testing.T) {
+func TestClientLimiterForgetsIdleClients(t *testing.T) {
 	is := is.New(t)
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	l := newWriteLimiter(100, 200) // full again after 2 s
+	l := newClientLimiter(100, 200) // full again after 2 s
 	l.now = clock.now
 	for i := range 5000 {
 		l.allow(fmt.Sprintf("198.51.%d.%d", i/256, i%256))
@@ -54,16 +60,69 @@ func TestWriteLimiterForgetsIdleClients(t *testing.T) {
 	is.Equal(l.size(), 2) // the first 5000 are full again: dropped
 }
 
-// TestWriteLimiterIsBounded: however many addresses write at once, the
+// TestClientLimiterIsBounded: however many addresses write at once, the
 // buckets are capped.
-func TestWriteLimiterIsBounded(t *testing.T) {
+func TestClientLimiterIsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	l := newWriteLimiter(1, 1000) // buckets take 1000 s to be idle
+	l := newClientLimiter(1, 1000) // buckets take 1000 s to be idle
 	l.now = clock.now
-	for i := range maxWriteBuckets + 500 {
+	for i := range maxBuckets + 500 {
 		l.allow(fmt.Sprintf("client-%d", i))
 	}
-	if n := l.size(); n > maxWriteBuckets {
-		t.Fatalf("%d buckets held, more than %d", n, maxWriteBuckets)
+	if n := l.size(); n > maxBuckets {
+		t.Fatalf("%d buckets held, more than %d", n, maxBuckets)
 	}
+}
+
+// TestRegisterLimiter: a client has its registrations at once, then one
+// more each window/limit.
+func TestRegisterLimiter(t *testing.T) {
+	is := is.New(t)
+	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	l := newRegisterLimiter(3)
+	l.now = clock.now
+	for range 3 {
+		ok, _ := l.allow("a")
+		is.True(ok) // the three at once
+	}
+	ok, wait := l.allow("a")
+	is.True(!ok)
+	is.Equal(wait, 5*time.Minute) // a quarter of an hour for three: one each 5 minutes
+	clock.t = clock.t.Add(5 * time.Minute)
+	ok, _ = l.allow("a")
+	is.True(ok)
+	is.True(newRegisterLimiter(0) == nil) // 0: no limit
+}
+
+// TestReadLimitSparesProbes: the read limit counts GET and HEAD, but not
+// the health and metrics endpoints, nor writes.
+func TestReadLimitSparesProbes(t *testing.T) {
+	is := is.New(t)
+	h := NewServer(Deps{Logger: discardLogs, Ready: func(context.Context) error { return nil },
+		Limits: Limits{ReadRate: 0.001, ReadBurst: 1}}).Handler()
+	status := func(method, path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec.Code
+	}
+	is.Equal(status(http.MethodGet, "/openapi.yaml"), http.StatusOK)
+	is.Equal(status(http.MethodHead, "/openapi.yaml"), http.StatusTooManyRequests) // HEAD shares GET's bucket
+	is.Equal(status(http.MethodGet, "/docs"), http.StatusTooManyRequests)
+	for range 5 {
+		is.Equal(status(http.MethodGet, "/healthz"), http.StatusOK) // never limited
+		is.Equal(status(http.MethodGet, "/readyz"), http.StatusOK)
+		is.Equal(status(http.MethodGet, "/metrics"), http.StatusOK)
+		is.Equal(status(http.MethodPost, "/jobs"), http.StatusUnauthorized) // writes are not reads
+	}
+}
+
+// TestBusyPasswordsAre503: a password refused because every bcrypt slot is
+// busy is a 503 with Retry-After and a message, not a 500.
+func TestBusyPasswordsAre503(t *testing.T) {
+	is := is.New(t)
+	rec := httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest(http.MethodPost, "/login", nil), discardLogs, auth.ErrBusy)
+	is.Equal(rec.Code, http.StatusServiceUnavailable)
+	is.Equal(rec.Header().Get("Retry-After"), "1")
+	is.True(strings.Contains(rec.Body.String(), "busy checking passwords"))
 }

@@ -45,7 +45,8 @@ type Deps struct {
 }
 
 // Limits are the server's timeouts and caps. A zero timeout or header cap
-// takes its value from DefaultLimits; a zero WriteRate sets no rate limit.
+// takes its value from DefaultLimits; a zero rate or registration count
+// sets no limit.
 type Limits struct {
 	// ReadHeaderTimeout bounds the reading of a request's headers: a client
 	// that trickles them (slowloris) is cut off then.
@@ -66,11 +67,19 @@ type Limits struct {
 	// (429 beyond).
 	WriteRate  float64
 	WriteBurst int
+	// ReadRate is the GET and HEAD requests per second that one client
+	// may send on average, ReadBurst how many at once (429 beyond); the
+	// health and metrics endpoints are not counted.
+	ReadRate  float64
+	ReadBurst int
+	// RegisterPerClient is how many registrations one client may attempt
+	// at once, which come back over 15 minutes (429 beyond).
+	RegisterPerClient int
 }
 
 // DefaultLimits are the service's limits when its configuration does not
 // set them (a Server made with zero Limits takes their timeouts and header
-// cap, but no write limit). 60 s to read a request is a 5 MiB resume at about 700 kbit/s; the answer
+// cap, but no rate limits). 60 s to read a request is a 5 MiB resume at about 700 kbit/s; the answer
 // has 15 s more, so that an upload that arrives just in time still gets one.
 var DefaultLimits = Limits{
 	ReadHeaderTimeout: 5 * time.Second,
@@ -80,6 +89,17 @@ var DefaultLimits = Limits{
 	MaxHeaderBytes:    64 << 10,
 	WriteRate:         100,
 	WriteBurst:        200,
+	// Generous: the limit is there to keep one client from taking the
+	// service, not to shape normal use. A person, an office of them behind
+	// one address, or a script paging through every job reads far less
+	// than 200 times a second, and 400 at once covers any page; yet one
+	// client cannot take much more than a third of what two cores serve
+	// (bench/jobs: about 550 listings a second).
+	ReadRate:  200,
+	ReadBurst: 400,
+	// A person registers once; 100 covers a classroom or an office behind
+	// one address, while a flood of registrations, each a bcrypt, stops.
+	RegisterPerClient: 100,
 }
 
 // withDefaults fills in the zero timeouts and caps.
@@ -105,8 +125,9 @@ type Server struct {
 	server *http.Server
 	ln     net.Listener
 	router *mux.Router
-	// writes limits each client's writes; nil: no limit.
-	writes *writeLimiter
+	// writes, reads and registrations limit each client's requests of
+	// each kind; nil: no limit.
+	writes, reads, registrations *clientLimiter
 }
 
 // NewServer returns a server with every route registered.
@@ -115,7 +136,8 @@ func NewServer(deps Deps) *Server {
 		deps.Logger = slog.Default()
 	}
 	deps.Limits = deps.Limits.withDefaults()
-	s := &Server{Deps: deps, router: mux.NewRouter(), writes: newWriteLimiter(deps.Limits.WriteRate, deps.Limits.WriteBurst)}
+	s := &Server{Deps: deps, router: mux.NewRouter(), writes: newClientLimiter(deps.Limits.WriteRate, deps.Limits.WriteBurst),
+		reads: newClientLimiter(deps.Limits.ReadRate, deps.Limits.ReadBurst), registrations: newRegisterLimiter(deps.Limits.RegisterPerClient)}
 	s.routes()
 	s.server = &http.Server{
 		Handler:           s.Handler(),
@@ -177,7 +199,7 @@ func (s *Server) metricsHandler() http.Handler {
 
 // Handler is the API with its middleware, for tests and for the server.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.cors(s.capHeaders(s.limitWrites(s.router)))))))
+	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.cors(s.capHeaders(s.limitRate(s.router)))))))
 }
 
 // Open starts listening on addr (":0" picks a free port) and serves in the
@@ -211,23 +233,10 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // handleMethodNotAllowed answers a known path with the wrong method, naming
-// the methods it does allow.
+// every method the path takes in a single Allow line: clients that read
+// one line of a repeated field (Postman keeps the last) saw only POST for
+// DELETE /jobs when each method had a line of its own.
 func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	var allowed []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		var match mux.RouteMatch
-		if s.router.Match(probe, &match) && match.MatchErr == nil {
-			allowed = append(allowed, m)
-		}
-	}
-	for i, m := range allowed {
-		if i == 0 {
-			w.Header().Set("Allow", m)
-		} else {
-			w.Header().Add("Allow", m)
-		}
-	}
+	w.Header().Set("Allow", allowedMethods(s.router, r.URL.Path))
 	writeError(w, r, s.Logger, errMethodNotAllowed)
 }

@@ -55,7 +55,7 @@ if [ "$SEED" = 1 ]; then
 fi
 
 log "start the server on $ADDR"
-DATABASE_URL=$DATABASE_URL HTTP_ADDR=$ADDR LOG_LEVEL=warn "$JOBBOARD_BIN" serve >"$OUT/server.log" 2>&1 &
+DATABASE_URL=$DATABASE_URL HTTP_ADDR=$ADDR LOG_LEVEL=warn READ_RATE_LIMIT=0 "$JOBBOARD_BIN" serve >"$OUT/server.log" 2>&1 &
 server=$!
 stop_server() {
   if kill -0 "$server" 2>/dev/null; then

@@ -47,9 +47,9 @@ ADDR=${ADDR:-127.0.0.1:18091}
 SEED=${SEED:-1}
 OUT=${OUT:-/tmp/jobboard-writes}
 JOBBOARD_BIN=${JOBBOARD_BIN:-}
-# A fixed secret, so that the load generator can mint the server's tokens.
-# The server only listens on loopback.
-JWT_SECRET=jobboard-bench-writes-jwt-secret-0123456789
+# A secret of this run's own, which the load generator is given to mint
+# the server's tokens. The server only listens on loopback.
+JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$DB?sslmode=disable"
 
 case $ADDR in
@@ -239,7 +239,7 @@ rm -rf "$OUT/mail"
 # Mails go to files in $OUT/mail (no SMTP_URL): the mailer's work is part of
 # what an application costs the server.
 env -u SMTP_URL DATABASE_URL="$DATABASE_URL" HTTP_ADDR="$ADDR" JWT_SECRET="$JWT_SECRET" LOG_LEVEL=warn \
-  WRITE_RATE_LIMIT=0 JOBBOARD_ROLE=all MAIL_DIR="$OUT/mail" "$JOBBOARD_BIN" serve >"$OUT/server.log" 2>&1 &
+  WRITE_RATE_LIMIT=0 READ_RATE_LIMIT=0 JOBBOARD_ROLE=all MAIL_DIR="$OUT/mail" "$JOBBOARD_BIN" serve >"$OUT/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
   curl -fsS -o /dev/null "http://$ADDR/readyz" 2>/dev/null && break

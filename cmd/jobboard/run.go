@@ -37,18 +37,28 @@ Configuration comes from the environment:
   DATABASE_URL         PostgreSQL URL (default ` + app.DefaultDatabaseURL + `);
                        the database is created if it does not exist
   HTTP_ADDR            address the API listens on (default :8080)
-  JWT_SECRET           HS256 secret for access tokens, at least 32 bytes
+  JWT_SECRET           HS256 secret for access tokens, at least 32 bytes and not a
+                       placeholder: make one with openssl rand -base64 48
                        (unset: a random one per process, with a warning)
   JWT_TTL              access token lifetime (default 1h)
   BCRYPT_COST          bcrypt cost for passwords (default 12)
   LOG_LEVEL            debug, info, warn or error (default info)
   LOG_FORMAT           text or json (default text)
   LOGIN_MAX_FAILURES_PER_EMAIL, LOGIN_MAX_FAILURES_PER_CLIENT, LOGIN_FAILURE_WINDOW
-                       failed logins allowed per email (default 10) and per client
-                       address (default 50) within the window (default 15m); 0: off
+                       failed logins per email (default 10: then the clients that
+                       failed on it are refused) and per client (default 50: then
+                       it is refused for any email) within the window (default
+                       15m); 0: off
+  REGISTER_MAX_PER_CLIENT
+                       registrations one client may attempt at once; they come
+                       back over 15 minutes (default 100; 0: off)
   WRITE_RATE_LIMIT, WRITE_RATE_BURST
                        writes (POST, PUT, PATCH, DELETE) per second per client
-                       address (default 100; 0: no limit) and at once (default 200)
+                       (default 100; 0: no limit) and at once (default 200)
+  READ_RATE_LIMIT, READ_RATE_BURST
+                       reads (GET, HEAD; not /healthz, /readyz, /metrics) per
+                       second per client (default 200; 0: no limit) and at once
+                       (default 400); an IPv6 client is its /64 in every limit
   TRUSTED_PROXIES      CIDRs of the proxies whose X-Forwarded-For names the client
                        (default none: the client is the TCP peer)
   CORS_ALLOWED_ORIGINS comma-separated origins browsers may call the API from
@@ -59,7 +69,9 @@ Configuration comes from the environment:
                        cap on a request's line and headers (default 65536)
   CONSISTENCY_TIMEOUT  how long a write waits for its read models (default 5s)
   SHUTDOWN_TIMEOUT     how long a graceful shutdown may take (default 15s)
-  SMTP_URL             smtp://user:pass@host:port (STARTTLS when offered) or
+  SMTP_URL             smtp://user:pass@host:port (STARTTLS required;
+                       ?tls=opportunistic: plain text when it is not offered;
+                       ?tls=none: no TLS, for a local catcher such as Mailpit) or
                        smtps://user:pass@host:port (TLS); unset: mails are written
                        as .eml files into MAIL_DIR (default ` + app.DefaultMailDir + `)
   MAIL_FROM            sender of the emails (default "Job Board <jobboard@localhost>")
@@ -161,18 +173,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 accepting connections, finishes the requests in flight, stops the projectors
 and closes the database pool, all within SHUTDOWN_TIMEOUT. Migrations are
 applied at start.`, stderr)
-	role := fs.String("role", "all", "which parts to run: api (HTTP only), worker (projectors and workers only) or all")
+	role := fs.String("role", "", "which parts to run: api (HTTP only), worker (projectors and workers only) or all (default: JOBBOARD_ROLE, else all)")
 	addr := fs.String("addr", "", "listen address; overrides HTTP_ADDR")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	var flagRole app.Role
+	if *role != "" {
+		var err error
+		if flagRole, err = app.ParseRole(*role); err != nil {
+			fmt.Fprintln(stderr, err)
+			return errUsage
+		}
 	}
 	cfg, err := app.ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	if cfg.Role, err = app.ParseRole(*role); err != nil {
-		fmt.Fprintln(stderr, err)
-		return errUsage
+	if flagRole != "" { // the flag wins over JOBBOARD_ROLE
+		cfg.Role = flagRole
 	}
 	if *addr != "" {
 		cfg.HTTPAddr = *addr

@@ -121,7 +121,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			is := is.New(t)
-			code, stdout, stderr := runCommand(t, env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none", "JWT_SECRET", strings.Repeat("s", 32)), tt.args...)
+			code, stdout, stderr := runCommand(t, env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none", "JWT_SECRET", "usage test secret, at least 32 bytes long"), tt.args...)
 			is.Equal(code, 2)    // a usage error exits with 2
 			is.Equal(stdout, "") // and says so on stderr only
 			if !strings.Contains(stderr, tt.want) {
@@ -292,5 +292,37 @@ func TestServe(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Fatalf("something still listens on %s after serve returned", addr)
+	}
+}
+
+// JOBBOARD_ROLE picks the parts serve runs, and --role overrides it.
+func TestServeRoleFromTheEnvironment(t *testing.T) {
+	db := testdb.New(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "role=worker"},
+		{[]string{"serve", "--role", "all"}, "role=all"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			getenv := env("DATABASE_URL", db.URL, "HTTP_ADDR", freePort(t), "JWT_SECRET", "serve test secret, at least 32 bytes",
+				"BCRYPT_COST", "4", "SHUTDOWN_TIMEOUT", "10s", "JOBBOARD_ROLE", "worker")
+			ctx, cancel := context.WithCancel(t.Context())
+			var stdout, stderr lockedBuffer
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, tt.args, getenv, &stdout, &stderr) }()
+			defer func() { cancel(); <-done }()
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(stderr.String(), "jobboard started") {
+				if time.Now().After(deadline) {
+					t.Fatalf("serve did not start within 30s:\n%s", stderr.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("want %s in the start-up log:\n%s", tt.want, stderr.String())
+			}
+		})
 	}
 }
