@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,42 +240,16 @@ func TestRegisterConcurrently(t *testing.T) {
 	s := startService(t, nil)
 	email := uniqueEmail("race")
 	const n = 20
-	statuses := make(chan int, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			// Different spellings of the same address.
-			spelling := email
-			if i%2 == 1 {
-				spelling = " " + strings.ToUpper(email)
-			}
-			body := `{"email":"` + spelling + `","password":"race password","name":"Racer","role":"job_seeker"}`
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+"/register", strings.NewReader(body))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			res, err := s.client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			res.Body.Close()
-			statuses <- res.StatusCode
-		}()
+	bodies := make([]string, n)
+	for i := range bodies {
+		// Different spellings of the same address.
+		spelling := email
+		if i%2 == 1 {
+			spelling = " " + strings.ToUpper(email)
+		}
+		bodies[i] = `{"email":"` + spelling + `","password":"race password","name":"Racer","role":"job_seeker"}`
 	}
-	close(start)
-	wg.Wait()
-	close(statuses)
-	count := map[int]int{}
-	for st := range statuses {
-		count[st]++
-	}
+	count := sendAtOnce(t, s, "/register", bodies)
 	t.Logf("statuses: %v", count)
 	is.Equal(count, map[int]int{http.StatusCreated: 1, http.StatusConflict: n - 1}) // one 201 and nineteen 409s
 
