@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,5 +49,38 @@ func TestComposeHasNoSecretsAndNoOpenDatabase(t *testing.T) {
 	lines := strings.Split(string(ignore), "\n")
 	for _, must := range []string{".git", ".jobboard", "bin", "node_modules"} {
 		is.True(slices.Contains(lines, must)) // the mail sink (resumes), history, binaries and tools stay out of the image
+	}
+}
+
+// The project documents its contract itself: nothing in it points to the
+// folder outside the repository the contract was first written in.
+func TestNothingPointsOutsideTheRepository(t *testing.T) {
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".yaml", ".yml", ".json", ".sh", ".sql", ".html", ".js", "":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte("../"+"shared")) {
+			t.Errorf("%s points outside the repository (../%s)", path, "shared")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
