@@ -86,6 +86,25 @@ func CheckCanApply(role Role) error {
 	return nil
 }
 
+// CheckApplicant says whether someone with role may apply to job at all,
+// before a form or resume is looked at: only job seekers apply
+// (forbidden), a deleted job is not found, a closed one takes no
+// applications (conflict).
+func CheckApplicant(job *Job, role Role) error {
+	if err := CheckCanApply(role); err != nil {
+		return err
+	}
+	if job == nil || job.Deleted() {
+		return errNoSuchJob
+	}
+	if job.Status() != StatusOpen {
+		return errJobClosed
+	}
+	return nil
+}
+
+var errJobClosed = Errorf(KindConflict, "this job is closed and takes no applications")
+
 // SubmitApplication decides whether applicant may apply to job with this
 // form and resume (nil for none), and returns the application with its
 // ApplicationSubmitted event. The rules, in the order they are checked:
@@ -96,14 +115,8 @@ func CheckCanApply(role Role) error {
 // needs every other application of theirs, and is enforced where the
 // application is stored, atomically (see commands.SubmitApplication).
 func SubmitApplication(id uuid.UUID, job *Job, applicant Applicant, form ApplicationForm, resume *ResumeUpload, at time.Time) (*Application, []Event, error) {
-	if err := CheckCanApply(applicant.Role); err != nil {
+	if err := CheckApplicant(job, applicant.Role); err != nil {
 		return nil, nil, err
-	}
-	if job == nil || job.Deleted() {
-		return nil, nil, errNoSuchJob
-	}
-	if job.Status() != StatusOpen {
-		return nil, nil, Errorf(KindConflict, "this job is closed and takes no applications")
 	}
 	e := ApplicationSubmitted{
 		ApplicationID: id, JobID: job.ID(), ApplicantID: applicant.ID, RecruiterID: job.RecruiterID(),

@@ -181,6 +181,10 @@ func TestCheckResumeTypes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			is := is.New(t)
+			start := c.content[:min(len(c.content), domain.ResumeSniffBytes)]
+			if c.want != "" {
+				is.NoErr(domain.CheckResumeStart(start)) // a resume is never turned away by its start
+			}
 			file, err := domain.CheckResume(domain.ResumeUpload{FileName: "cv.pdf", Content: c.content})
 			if c.want == "" {
 				is.Equal(domain.KindOf(err), domain.KindUnsupportedType) // refused by its content, whatever its name says
@@ -189,6 +193,20 @@ func TestCheckResumeTypes(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(file.ContentType, c.want) // the official type
 			is.Equal(file.Size, int64(len(c.content)))
+		})
+	}
+}
+
+// What no resume can start like is refused from its first bytes, before
+// the rest of an upload is read.
+func TestCheckResumeStart(t *testing.T) {
+	for name, start := range map[string][]byte{
+		"PE": testfiles.PE(), "ELF": testfiles.ELF(), "HTML": testfiles.HTML(),
+		"PNG": append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 100)...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(domain.KindOf(domain.CheckResumeStart(start)), domain.KindUnsupportedType) // refused from its start
 		})
 	}
 }

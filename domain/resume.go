@@ -102,23 +102,55 @@ func CheckResume(u ResumeUpload) (ResumeFile, error) {
 var errResumeType = &Error{Kind: KindUnsupportedType,
 	Message: "the resume must be a PDF, DOCX, DOC, ODT or plain text file (its content says it is something else)"}
 
+// ResumeSniffBytes is how much of an upload CheckResumeStart needs: the
+// sniffer's own default reach, which names every resume type or the
+// container it is built on.
+const ResumeSniffBytes = 3072
+
+// storedType is the stored type of the resume type the sniffer found, or
+// false when it found none. Only the exact type counts, not its parents:
+// HTML, SVG or a script sit under text/plain in the sniffer's tree but are
+// not plain text.
+func storedType(detected *mimetype.MIME) (string, bool) {
+	for _, t := range resumeTypes {
+		if detected.Is(t.sniffed) {
+			return t.stored, true
+		}
+	}
+	return "", false
+}
+
+// CheckResumeStart refuses, from its first ResumeSniffBytes bytes (or all
+// of it, when it is shorter), a file that no resume can start like, so
+// that an upload of the wrong kind is turned away before the rest of it is
+// read. A start may show a resume type or only the container one is built
+// on (a ZIP for DOCX and ODT, an OLE file for DOC), whose tell-tale
+// entries can sit further in: CheckResume decides on the whole file.
+func CheckResumeStart(start []byte) error {
+	detected := mimetype.Detect(start)
+	for _, t := range resumeTypes {
+		// The type and its ancestors, but not the root (any bytes at all).
+		for m := mimetype.Lookup(t.sniffed); m != nil && m.Parent() != nil; m = m.Parent() {
+			if detected.Is(m.String()) {
+				return nil
+			}
+		}
+	}
+	return errResumeType
+}
+
 // resumeType returns the stored content type of a resume's content, or an
 // unsupported-type error.
 func resumeType(content []byte) (string, error) {
-	detected := mimetype.Detect(content)
-	// Only the exact type counts, not its parents: HTML, SVG or a script
-	// sit under text/plain in the sniffer's tree but are not plain text.
-	for _, t := range resumeTypes {
-		if !detected.Is(t.sniffed) {
-			continue
-		}
-		if t.stored == ContentTypePlainText && !isPlainUTF8(content) {
-			return "", &Error{Kind: KindUnsupportedType,
-				Message: "a plain text resume must be UTF-8 text without binary data; save it as UTF-8 or send a PDF"}
-		}
-		return t.stored, nil
+	stored, ok := storedType(mimetype.Detect(content))
+	if !ok {
+		return "", errResumeType
 	}
-	return "", errResumeType
+	if stored == ContentTypePlainText && !isPlainUTF8(content) {
+		return "", &Error{Kind: KindUnsupportedType,
+			Message: "a plain text resume must be UTF-8 text without binary data; save it as UTF-8 or send a PDF"}
+	}
+	return stored, nil
 }
 
 // isPlainUTF8 reports whether content is UTF-8 text in full. The sniffer
