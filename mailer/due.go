@@ -9,16 +9,14 @@ import (
 )
 
 // Due is what a process's workers are told about the mail queue: the
-// deliveries its own handler queued, by id, once they have committed, and
-// plain wake-ups. A worker claims the deliveries it is told about by their
-// key, and looks for due ones in the queue's index only every Poll (and
-// when woken without ids): that scan walks the index entries of every mail
+// deliveries its own handler queued, by id, once they have committed. A
+// worker claims the deliveries it is told about by their key, and looks
+// for due ones in the queue's index only every Poll: that scan walks the index entries of every mail
 // sent since the table was last vacuumed, which grows with the traffic,
 // while a claim by key costs the same however long the queue's history.
 type Due struct {
 	mu     sync.Mutex
 	ids    []uuid.UUID
-	look   bool // woken without ids: look in the queue
 	signal *bus.Signal
 }
 
@@ -33,32 +31,21 @@ func (d *Due) Queued(id uuid.UUID) {
 	d.signal.Notify()
 }
 
-// Notify wakes the workers to look in the queue: something may be due
-// that they were not told about by id.
-func (d *Due) Notify() {
-	d.mu.Lock()
-	d.look = true
-	d.mu.Unlock()
-	d.signal.Notify()
-}
-
-// wait returns a channel closed at the next Queued or Notify.
+// wait returns a channel closed at the next Queued.
 func (d *Due) wait() <-chan struct{} {
 	_, ch := d.signal.Wait()
 	return ch
 }
 
-// take hands out up to max of the ids told, oldest first, and whether a
-// look in the queue was asked for since the last take.
-func (d *Due) take(max int) (ids []uuid.UUID, look bool) {
+// take hands out up to max of the ids told, oldest first.
+func (d *Due) take(max int) []uuid.UUID {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := min(max, len(d.ids))
-	ids = append(ids, d.ids[:n]...)
+	ids := append([]uuid.UUID(nil), d.ids[:n]...)
 	d.ids = d.ids[n:]
 	if len(d.ids) == 0 {
 		d.ids = nil // let the backing array go
 	}
-	look, d.look = d.look, false
-	return ids, look
+	return ids
 }

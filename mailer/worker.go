@@ -141,11 +141,11 @@ func (w *Worker) loop(ctx context.Context) {
 		// Taken before looking, so that a mail queued while we look wakes
 		// the wait below.
 		woken := w.due.wait()
-		ids, asked := w.due.take(claimBatch)
+		ids := w.due.take(claimBatch)
 		if len(ids) > 0 {
 			w.deliverTold(ctx, ids)
 		}
-		if asked || !time.Now().Before(nextLook) {
+		if !time.Now().Before(nextLook) {
 			if w.deliverOne(ctx) {
 				continue // the look found one: there may be more
 			}
