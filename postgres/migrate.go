@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,11 +37,20 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck // the lock also ends with the session
 
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// Created only when missing, rather than with IF NOT EXISTS, which
+	// needs the right to create tables even when the table exists: the
+	// service's own role has none, and migrates nothing once the owner has.
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (
 		version integer PRIMARY KEY,
 		name text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+			return fmt.Errorf("migrate: %w", withOwnerHint(err))
+		}
 	}
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
@@ -77,7 +88,7 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, file string) error {
 		return err
 	}
 	if _, err := tx.Exec(ctx, string(sql)); err != nil {
-		return fmt.Errorf("migration %s: %w", name, err)
+		return fmt.Errorf("migration %s: %w", name, withOwnerHint(err))
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, name); err != nil {
 		return err
@@ -87,4 +98,15 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, file string) error {
 	}
 	slog.Info("applied migration", "name", name)
 	return nil
+}
+
+// withOwnerHint adds to a permission error what to do about it: the
+// migrations were run as a role that may not change the schema, such as the
+// service's own.
+func withOwnerHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		return fmt.Errorf("%w (migrations must run as the database's owner: set MIGRATE_DATABASE_URL, or run jobboard migrate with it)", err)
+	}
+	return err
 }

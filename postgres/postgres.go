@@ -20,22 +20,25 @@ import (
 // pool_max_conns.
 const DefaultMaxConns = 20
 
-// Open creates the database named in url if it does not exist and returns a
-// pool over it. It does not migrate.
+// Open returns a pool over the database named in url, which must exist
+// (Setup creates and migrates it).
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return openPool(ctx, url, DefaultMaxConns)
+}
+
+// openPool opens a pool of maxConns connections, unless url sets
+// pool_max_conns, and checks that it reaches the database.
+func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	if err := EnsureDatabase(ctx, url); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("database URL: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgxpool's default is the number of CPUs (at least 4); each
 		// subscriber holds a connection for its transaction, the relay one
 		// for LISTEN, and the API needs its own. pool_max_conns in the URL
 		// overrides this.
-		cfg.MaxConns = DefaultMaxConns
+		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
@@ -48,7 +51,7 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to database %s: %w", cfg.ConnConfig.Database, err)
+		return nil, fmt.Errorf("connect to database %s as %s: %w", cfg.ConnConfig.Database, cfg.ConnConfig.User, err)
 	}
 	return pool, nil
 }

@@ -79,9 +79,9 @@ func appliedMigrations(t *testing.T, ctx context.Context, conn interface {
 // server, and drops it when the test ends.
 func freshDatabaseURL(t *testing.T) (string, string) {
 	t.Helper()
-	u, err := url.Parse(db.URL)
+	u, err := url.Parse(db.OwnerURL)
 	if err != nil {
-		t.Fatalf("parse %s: %v", db.URL, err)
+		t.Fatalf("parse %s: %v", db.OwnerURL, err)
 	}
 	suffix := make([]byte, 6)
 	rand.Read(suffix)
@@ -90,7 +90,7 @@ func freshDatabaseURL(t *testing.T) (string, string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := postgres.DropDatabase(ctx, db.URL, name); err != nil {
+		if err := postgres.DropDatabase(ctx, db.OwnerURL, name); err != nil {
 			t.Errorf("drop %s: %v", name, err)
 		}
 	})
@@ -112,51 +112,44 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 	ctx := testContext(t)
 	files := migrationFiles(t)
 
-	before := appliedMigrations(t, ctx, db.Pool) // testdb migrated it once already
-	is.Equal(len(before), len(files))            // one row per embedded migration
+	before := appliedMigrations(t, ctx, db.Owner) // testdb migrated it once already
+	is.Equal(len(before), len(files))             // one row per embedded migration
 	for _, m := range before {
 		is.Equal(m.Name, files[m.Version]) // named after its file
 	}
 
-	is.NoErr(postgres.Migrate(ctx, db.Pool)) // a second run succeeds
-	is.NoErr(postgres.Migrate(ctx, db.Pool)) // and a third
-	after := appliedMigrations(t, ctx, db.Pool)
+	is.NoErr(postgres.Migrate(ctx, db.Owner)) // a second run succeeds
+	is.NoErr(postgres.Migrate(ctx, db.Pool))  // and one by the service's role, which may change nothing, finds nothing to do
+	after := appliedMigrations(t, ctx, db.Owner)
 	is.Equal(after, before) // and neither applied anything again
 }
 
-func TestConcurrentMigrationsOfAFreshDatabase(t *testing.T) {
+// Processes starting at once against a database that does not exist yet
+// each create it, migrate it and grant the service's role its rights: every
+// one succeeds, and each migration is applied once.
+func TestConcurrentSetupOfAFreshDatabase(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	url, name := freshDatabaseURL(t)
 	files := migrationFiles(t)
 
 	const processes = 4
-	pools := make([]interface{ Close() }, 0, processes)
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
 	errs := make(chan error, processes)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for range processes {
-		// One pool each, as separate processes starting at once would have.
-		pool, err := postgres.Open(ctx, url)
-		is.NoErr(err) // open the fresh database
-		pools = append(pools, pool)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			errs <- postgres.Migrate(ctx, pool)
+			errs <- postgres.Setup(ctx, url, serviceURL(t, url))
 		}()
 	}
 	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		is.NoErr(err) // every concurrent migration succeeds
+		is.NoErr(err) // every concurrent setup succeeds
 	}
 
 	conn, err := pgx.Connect(ctx, url)
@@ -180,11 +173,11 @@ func TestEnsureDatabase(t *testing.T) {
 	ctx := testContext(t)
 	url, name := freshDatabaseURL(t)
 
-	is.True(!databaseExists(t, ctx, name))         // not there yet
-	is.NoErr(postgres.EnsureDatabase(ctx, url))    // creates a missing database
-	is.True(databaseExists(t, ctx, name))          // which now exists
-	is.NoErr(postgres.EnsureDatabase(ctx, url))    // an existing one is fine
-	is.NoErr(postgres.EnsureDatabase(ctx, db.URL)) // including one in use
+	is.True(!databaseExists(t, ctx, name))              // not there yet
+	is.NoErr(postgres.EnsureDatabase(ctx, url))         // creates a missing database
+	is.True(databaseExists(t, ctx, name))               // which now exists
+	is.NoErr(postgres.EnsureDatabase(ctx, url))         // an existing one is fine
+	is.NoErr(postgres.EnsureDatabase(ctx, db.OwnerURL)) // including one in use
 }
 
 // Several processes starting against a database that does not exist yet all
@@ -215,13 +208,18 @@ func TestEnsureDatabaseRacingCreators(t *testing.T) {
 	is.True(databaseExists(t, ctx, name)) // and the database is there
 }
 
-func TestOpenCreatesTheDatabase(t *testing.T) {
+func TestSetupCreatesTheDatabase(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	url, name := freshDatabaseURL(t)
 
+	_, err := postgres.Open(ctx, url)
+	is.True(err != nil)                          // opening does not create a database
+	is.True(strings.Contains(err.Error(), name)) // and the error names it
+	is.True(!databaseExists(t, ctx, name))       // (still not there)
+	is.NoErr(postgres.Setup(ctx, url, url))      // setting it up does
 	pool, err := postgres.Open(ctx, url)
-	is.NoErr(err) // open a database that does not exist
+	is.NoErr(err) // open the database set up
 	defer pool.Close()
 	is.True(databaseExists(t, ctx, name)) // it was created
 	is.True(pool.Config().MaxConns >= 20) // with room for appends, subscribers and the relay
@@ -239,8 +237,9 @@ func TestOpenWithPoolSettings(t *testing.T) {
 	url, name := freshDatabaseURL(t)
 	url += "&pool_max_conns=8&pool_min_conns=1"
 
+	is.NoErr(postgres.Setup(ctx, url, url)) // a URL with pool settings sets up a database
 	pool, err := postgres.Open(ctx, url)
-	is.NoErr(err) // a URL with pool settings opens, creating the database
+	is.NoErr(err) // and opens
 	defer pool.Close()
 	is.True(databaseExists(t, ctx, name))      // it was created
 	is.Equal(pool.Config().MaxConns, int32(8)) // the pool has the size asked for
@@ -251,14 +250,15 @@ func TestDropDatabase(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	url, name := freshDatabaseURL(t)
+	is.NoErr(postgres.EnsureDatabase(ctx, url)) // create the database
 	pool, err := postgres.Open(ctx, url)
-	is.NoErr(err) // create the database
+	is.NoErr(err) // open it
 	defer pool.Close()
 	is.NoErr(pool.Ping(ctx)) // and keep a connection to it
 
-	is.NoErr(postgres.DropDatabase(ctx, db.URL, name)) // drop it, connections and all
-	is.True(!databaseExists(t, ctx, name))             // gone
-	is.NoErr(postgres.DropDatabase(ctx, db.URL, name)) // dropping a missing one is fine
+	is.NoErr(postgres.DropDatabase(ctx, db.OwnerURL, name)) // drop it, connections and all
+	is.True(!databaseExists(t, ctx, name))                  // gone
+	is.NoErr(postgres.DropDatabase(ctx, db.OwnerURL, name)) // dropping a missing one is fine
 }
 
 func TestIsUnavailable(t *testing.T) {
@@ -320,4 +320,15 @@ func TestMigrationFilesAreNumbered(t *testing.T) {
 		sorted = append(sorted, v)
 	}
 	is.True(sort.IntsAreSorted(sorted)) // lexical order is numeric order
+}
+
+// serviceURL is url as the service's role.
+func serviceURL(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("parse %s: %v", raw, err)
+	}
+	u.User = url.User(testdb.ServiceRole)
+	return u.String()
 }

@@ -28,14 +28,27 @@ const DefaultServerURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=di
 const howToStart = "PostgreSQL must be running for the tests (set TEST_DATABASE_URL to use another server); " +
 	"start the local one with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 
+// ServiceRole is the role the service runs as in tests, as it does by
+// default (app.DefaultDatabaseURL): it may read and append to the log, not
+// change it. The server's own role (TEST_DATABASE_URL's) owns the database.
+const ServiceRole = "jobboard_app"
+
 // DB is a database that exists for one test package or one test.
 type DB struct {
+	// URL and Pool connect as ServiceRole, as the service does: what
+	// tests run through them has the service's rights and no more.
 	URL  string
-	Name string
 	Pool *pgxpool.Pool
+	// OwnerURL and Owner connect as the database's owner (the role that
+	// migrated it), for what only the owner may do: DDL, a look past the
+	// service's rights.
+	OwnerURL string
+	Owner    *pgxpool.Pool
+	Name     string
 }
 
-// Create makes a new database, migrates it and opens a pool on it.
+// Create makes a new database, migrates it as its owner, and opens a pool
+// on it as the owner and one as the service's role.
 func Create(ctx context.Context) (*DB, error) {
 	server := os.Getenv("TEST_DATABASE_URL")
 	if server == "" {
@@ -49,11 +62,21 @@ func Create(ctx context.Context) (*DB, error) {
 	rand.Read(suffix)
 	name := "jobboard_test_" + hex.EncodeToString(suffix)
 	u.Path = "/" + name
-	db := &DB{URL: u.String(), Name: name}
-	if db.Pool, err = postgres.Open(ctx, db.URL); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, howToStart)
+	db := &DB{OwnerURL: u.String(), Name: name}
+	u.User = url.User(ServiceRole)
+	db.URL = u.String()
+	if err := postgres.Setup(ctx, db.OwnerURL, db.URL); err != nil {
+		if postgres.IsUnavailable(err) {
+			return nil, fmt.Errorf("%w\n%s", err, howToStart)
+		}
+		db.Drop()
+		return nil, err
 	}
-	if err := postgres.Migrate(ctx, db.Pool); err != nil {
+	if db.Owner, err = postgres.Open(ctx, db.OwnerURL); err != nil {
+		db.Drop()
+		return nil, err
+	}
+	if db.Pool, err = postgres.Open(ctx, db.URL); err != nil {
 		db.Drop()
 		return nil, err
 	}
@@ -65,9 +88,12 @@ func (db *DB) Drop() error {
 	if db.Pool != nil {
 		db.Pool.Close()
 	}
+	if db.Owner != nil {
+		db.Owner.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return postgres.DropDatabase(ctx, db.URL, db.Name)
+	return postgres.DropDatabase(ctx, db.OwnerURL, db.Name)
 }
 
 // Main runs a test package's tests against one fresh database, which *shared
