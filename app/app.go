@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,11 +67,19 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.cfg.JWTSecretGenerated && a.cfg.Role.runsAPI() {
 		a.log.Warn("JWT_SECRET is not set: using a random secret, so tokens stop working when this process stops and are not accepted by other instances")
 	}
+	if err = postgres.Setup(ctx, a.cfg.MigrateDatabaseURL, a.cfg.DatabaseURL); err != nil {
+		return err
+	}
 	if a.Pool, err = postgres.Open(ctx, a.cfg.DatabaseURL); err != nil {
 		return err
 	}
-	if err = postgres.Migrate(ctx, a.Pool); err != nil {
+	can, err := postgres.CheckService(ctx, a.Pool)
+	if err != nil {
 		return err
+	}
+	if len(can) > 0 {
+		a.log.Warn("the service's database role can rewrite the event log: run it as a restricted role (DATABASE_URL) and migrate as the owner (MIGRATE_DATABASE_URL)",
+			"role", a.Pool.Config().ConnConfig.User, "can", strings.Join(can, "; "))
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop

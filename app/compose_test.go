@@ -22,8 +22,10 @@ func TestComposeHasNoSecretsAndNoOpenDatabase(t *testing.T) {
 	is.NoErr(err)
 	var compose struct {
 		Services map[string]struct {
-			Ports       []string          `yaml:"ports"`
-			Environment map[string]string `yaml:"environment"`
+			Command     []string                     `yaml:"command"`
+			Ports       []string                     `yaml:"ports"`
+			Environment map[string]string            `yaml:"environment"`
+			DependsOn   map[string]map[string]string `yaml:"depends_on"`
 		} `yaml:"services"`
 	}
 	is.NoErr(yaml.Unmarshal(raw, &compose)) // the compose file is YAML
@@ -34,7 +36,22 @@ func TestComposeHasNoSecretsAndNoOpenDatabase(t *testing.T) {
 		is.True(ok)                                                  // the service exists
 		is.True(required.MatchString(svc.Environment["JWT_SECRET"])) // JWT_SECRET must be given: no default to fall back to
 	}
-	is.Equal(len(compose.Services["postgres"].Ports), 0) // PostgreSQL is not published
+	is.Equal(len(compose.Services["postgres"].Ports), 0)                                                                                         // PostgreSQL is not published
+	is.True(regexp.MustCompile(`^\$\{POSTGRES_PASSWORD:\?[^}$]+\}$`).MatchString(compose.Services["postgres"].Environment["POSTGRES_PASSWORD"])) // nor has a password anyone can read
+
+	// The service runs as its own role and never holds the owner's
+	// password; a one-off migrate does, and starts before it.
+	migrate := compose.Services["migrate"]
+	is.Equal(migrate.Command, []string{"migrate"})
+	is.True(strings.HasPrefix(migrate.Environment["MIGRATE_DATABASE_URL"], "postgres://postgres:${POSTGRES_PASSWORD:?"))
+	for _, name := range []string{"api", "worker"} {
+		svc := compose.Services[name]
+		is.True(strings.HasPrefix(svc.Environment["DATABASE_URL"], "postgres://jobboard_app:${JOBBOARD_DB_PASSWORD:?")) // the restricted role, with a password that must be given
+		is.Equal(svc.Environment["DATABASE_URL"], migrate.Environment["DATABASE_URL"])                                  // the one migrate creates
+		_, owner := svc.Environment["MIGRATE_DATABASE_URL"]
+		is.True(!owner)                                                                   // and not the owner's URL
+		is.Equal(svc.DependsOn["migrate"]["condition"], "service_completed_successfully") // after the migrations
+	}
 	for name, svc := range compose.Services {
 		for _, p := range svc.Ports {
 			if name == "api" {

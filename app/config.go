@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/jobboard/jobboard/commands"
 	jbhttp "github.com/jobboard/jobboard/http"
 )
@@ -46,16 +48,29 @@ func (r Role) runsWorkers() bool { return r == RoleAll || r == RoleWorker }
 // DefaultMailDir is where mails are written when no SMTP_URL is set.
 const DefaultMailDir = "./.jobboard/mail"
 
-// DefaultDatabaseURL is used when DATABASE_URL is not set.
-const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/jobboard?sslmode=disable"
+// DefaultDatabaseURL is used when DATABASE_URL is not set: the service's
+// own role, which may read and append to the event log but not change it
+// (postgres.GrantService).
+const DefaultDatabaseURL = "postgres://jobboard_app@127.0.0.1:5432/jobboard?sslmode=disable"
+
+// DefaultMigrateDatabaseURL is used when neither MIGRATE_DATABASE_URL nor
+// DATABASE_URL is set: the local server's superuser, which creates the
+// database and the service's role and applies the migrations. With
+// DATABASE_URL set, MIGRATE_DATABASE_URL defaults to it.
+const DefaultMigrateDatabaseURL = "postgres://postgres@127.0.0.1:5432/jobboard?sslmode=disable"
 
 // Config is everything the service reads from its environment, checked once
 // at start.
 type Config struct {
+	// DatabaseURL is the service's connection: its role reads and
+	// appends to the log and keeps the read models.
 	DatabaseURL string
-	HTTPAddr    string
-	Role        Role
-	JWTSecret   []byte
+	// MigrateDatabaseURL is the owner's: it creates the database, applies
+	// the migrations, creates DatabaseURL's role and grants it its rights.
+	MigrateDatabaseURL string
+	HTTPAddr           string
+	Role               Role
+	JWTSecret          []byte
 	// JWTSecretGenerated is true when no JWT_SECRET was given and a random
 	// one was made: tokens then die with the process.
 	JWTSecretGenerated bool
@@ -111,6 +126,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		LogFormat:   strings.ToLower(or(getenv("LOG_FORMAT"), "text")),
 	}
 	var errs []error
+	c.MigrateDatabaseURL = getenv("MIGRATE_DATABASE_URL")
+	switch {
+	case c.MigrateDatabaseURL != "":
+	case getenv("DATABASE_URL") != "":
+		c.MigrateDatabaseURL = c.DatabaseURL
+	default:
+		c.MigrateDatabaseURL = DefaultMigrateDatabaseURL
+	}
+	if err := sameDatabase(c.DatabaseURL, c.MigrateDatabaseURL); err != nil {
+		errs = append(errs, err)
+	}
 	durationVar := func(dst *time.Duration, name string, def time.Duration) {
 		*dst = def
 		if v := getenv(name); v != "" {
@@ -293,4 +319,23 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// sameDatabase checks that the service's URL and the migrations' name one
+// database on one server, as two roles: migrating one database and serving
+// from another would leave the served one unmigrated.
+func sameDatabase(service, migrate string) error {
+	a, err := pgconn.ParseConfig(service)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	b, err := pgconn.ParseConfig(migrate)
+	if err != nil {
+		return fmt.Errorf("MIGRATE_DATABASE_URL: %w", err)
+	}
+	if a.Host != b.Host || a.Port != b.Port || a.Database != b.Database {
+		return fmt.Errorf("MIGRATE_DATABASE_URL names database %s on %s:%d, DATABASE_URL %s on %s:%d: they must name the same database (as two roles)",
+			b.Database, b.Host, b.Port, a.Database, a.Host, a.Port)
+	}
+	return nil
 }

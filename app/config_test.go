@@ -150,3 +150,37 @@ func TestJWTSecretPlaceholdersAreRefused(t *testing.T) {
 		t.Errorf("a short secret: got %v, want the length refused", err)
 	}
 }
+
+// Who connects as whom: by default the service runs as its own role and
+// migrations as the local superuser; a DATABASE_URL alone is used for both
+// (a deployment whose migrations another process runs); the two must name
+// one database.
+func TestDatabaseRoles(t *testing.T) {
+	is := is.New(t)
+	c, err := ConfigFromEnv(env(nil))
+	is.NoErr(err)
+	is.Equal(c.DatabaseURL, "postgres://jobboard_app@127.0.0.1:5432/jobboard?sslmode=disable")
+	is.Equal(c.MigrateDatabaseURL, "postgres://postgres@127.0.0.1:5432/jobboard?sslmode=disable")
+
+	const service = "postgres://svc:pw@db.internal:5432/board?sslmode=require"
+	c, err = ConfigFromEnv(env(map[string]string{"DATABASE_URL": service}))
+	is.NoErr(err)
+	is.Equal(c.MigrateDatabaseURL, service) // defaults to DATABASE_URL
+
+	const owner = "postgres://owner:pw@db.internal:5432/board?sslmode=require"
+	c, err = ConfigFromEnv(env(map[string]string{"DATABASE_URL": service, "MIGRATE_DATABASE_URL": owner}))
+	is.NoErr(err)
+	is.Equal(c.DatabaseURL, service)
+	is.Equal(c.MigrateDatabaseURL, owner)
+
+	for _, other := range []string{
+		"postgres://owner:pw@db.internal:5432/other?sslmode=require",      // another database
+		"postgres://owner:pw@db.internal:5433/board?sslmode=require",      // another server
+		"postgres://owner:pw@replica.internal:5432/board?sslmode=require", // another host
+	} {
+		_, err := ConfigFromEnv(env(map[string]string{"DATABASE_URL": service, "MIGRATE_DATABASE_URL": other}))
+		if err == nil || !strings.Contains(err.Error(), "MIGRATE_DATABASE_URL") {
+			t.Errorf("MIGRATE_DATABASE_URL=%s with DATABASE_URL=%s: got %v, want an error naming the setting", other, service, err)
+		}
+	}
+}

@@ -50,7 +50,7 @@ the number of attempts and the last error.
 		fmt.Fprintf(stderr, "--format %q: want table or jsonl\n", *format)
 		return errUsage
 	}
-	pool, err := openForCommand(ctx, getenv, stderr)
+	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ Usage: jobboard emails retry <application-id>... | --failed`, stderr)
 		fs.Usage()
 		return errUsage
 	}
-	pool, err := openForCommand(ctx, getenv, stderr)
+	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
 		return err
 	}
@@ -138,22 +138,29 @@ Usage: jobboard emails retry <application-id>... | --failed`, stderr)
 	return errors.Join(errs...)
 }
 
-// openForCommand opens and migrates the database for a one-off command.
-func openForCommand(ctx context.Context, getenv func(string) string, stderr io.Writer) (*pgxpool.Pool, error) {
+// dbRole is who a one-off command connects as.
+type dbRole bool
+
+const (
+	asService dbRole = false // DATABASE_URL
+	asOwner   dbRole = true  // MIGRATE_DATABASE_URL: for a command that changes the schema, such as a replay, which builds tables and swaps them in
+)
+
+// openForCommand makes the database ready (postgres.Setup) and opens it as
+// role, for a one-off command.
+func openForCommand(ctx context.Context, getenv func(string) string, stderr io.Writer, role dbRole) (*pgxpool.Pool, error) {
 	cfg, err := app.ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
 	slog.SetDefault(newLogger(cfg, stderr))
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
+	if err := postgres.Setup(ctx, cfg.MigrateDatabaseURL, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
+	if role == asOwner {
+		return postgres.Open(ctx, cfg.MigrateDatabaseURL)
 	}
-	return pool, nil
+	return postgres.Open(ctx, cfg.DatabaseURL)
 }
 
 type deliveryLine struct {

@@ -74,7 +74,7 @@ func events(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintln(stderr, "--limit: want 0 or more")
 		return errUsage
 	}
-	pool, err := openForCommand(ctx, getenv, stderr)
+	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 			ps = append(ps, p)
 		}
 	}
-	pool, err := openForCommand(ctx, getenv, stderr)
+	pool, err := openForCommand(ctx, getenv, stderr, asOwner)
 	if err != nil {
 		return err
 	}

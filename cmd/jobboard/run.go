@@ -34,8 +34,13 @@ Commands:
 Run "jobboard <command> --help" for a command's flags.
 
 Configuration comes from the environment:
-  DATABASE_URL         PostgreSQL URL (default ` + app.DefaultDatabaseURL + `);
-                       the database is created if it does not exist
+  DATABASE_URL         PostgreSQL URL the service connects with (default
+                       ` + app.DefaultDatabaseURL + `):
+                       its role may read and append to the event log, not change it
+  MIGRATE_DATABASE_URL the same database as its owner (default: DATABASE_URL when
+                       that is set, else ` + app.DefaultMigrateDatabaseURL + `):
+                       creates the database, applies migrations, creates
+                       DATABASE_URL's role when missing and grants it its rights
   HTTP_ADDR            address the API listens on (default :8080)
   JWT_SECRET           HS256 secret for access tokens, at least 32 bytes and not a
                        placeholder: make one with openssl rand -base64 48
@@ -212,13 +217,17 @@ applied at start.`, stderr)
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", `Creates the database named in DATABASE_URL if it does not exist and applies the
-migrations it has not yet applied, each in its own transaction. Safe to run
-while other instances start: they wait for each other.`, stderr)
+	fs := newFlagSet("migrate", `As MIGRATE_DATABASE_URL's role (the owner): creates the database if it does not
+exist, applies the migrations it has not yet applied, each in its own
+transaction, and, when DATABASE_URL names another role, creates that role if
+it is missing (a login role with DATABASE_URL's password and nothing more) and
+grants it what the service needs: SELECT and INSERT on the event log, and on
+the other tables SELECT, INSERT, UPDATE and DELETE. Safe to run while other
+instances start: they wait for each other.`, stderr)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	pool, err := openForCommand(ctx, getenv, stderr)
+	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/matryer/is"
 
 	"github.com/jobboard/jobboard/internal/testdb"
@@ -186,7 +187,31 @@ func freshDatabaseURL(t *testing.T) string {
 func TestMigrate(t *testing.T) {
 	is := is.New(t)
 	dbURL := freshDatabaseURL(t)
-	getenv := env("DATABASE_URL", dbURL)
+	// The service's role, named for this test so that migrate has to
+	// create it.
+	u, err := url.Parse(dbURL)
+	is.NoErr(err)
+	role := "jobboard_cmd_" + strings.TrimPrefix(u.Path, "/jobboard_test_cmd_")
+	u.User = url.UserPassword(role, "service password")
+	serviceURL := u.String()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// The role holds privileges in the database until it is gone.
+		err := postgres.DropDatabase(ctx, dbURL, strings.TrimPrefix(u.Path, "/"))
+		var conn *pgx.Conn
+		if err == nil {
+			conn, err = pgx.Connect(ctx, dbURL[:strings.LastIndex(dbURL, "/")]+"/postgres")
+		}
+		if err == nil {
+			_, err = conn.Exec(ctx, `DROP ROLE IF EXISTS `+pgx.Identifier{role}.Sanitize())
+			conn.Close(ctx)
+		}
+		if err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	getenv := env("DATABASE_URL", serviceURL, "MIGRATE_DATABASE_URL", dbURL)
 
 	code, stdout, stderr := runCommand(t, getenv, "migrate")
 	if code != 0 {
@@ -195,9 +220,16 @@ func TestMigrate(t *testing.T) {
 	is.True(strings.Contains(stdout, "up to date")) // migrate says it is done
 
 	ctx := t.Context()
-	pool, err := postgres.Open(ctx, dbURL)
-	is.NoErr(err) // the database was created
+	pool, err := postgres.Open(ctx, serviceURL)
+	is.NoErr(err) // the database was created, and the service's role
 	defer pool.Close()
+	var owner string
+	is.NoErr(pool.QueryRow(ctx, `SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'events'::regclass`).Scan(&owner))
+	migrating, _ := url.Parse(dbURL)
+	is.Equal(owner, migrating.User.Username()) // the log belongs to the migrating role
+	can, err := postgres.CheckService(ctx, pool)
+	is.NoErr(err)
+	is.Equal(len(can), 0) // and the service may only read and append to it
 	for _, table := range []string{"schema_migrations", "events", "credentials", "checkpoints", "users", "email_deliveries"} {
 		var exists bool
 		is.NoErr(pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, "public."+table).Scan(&exists))
