@@ -87,7 +87,7 @@ func BenchmarkReplay(b *testing.B) {
 				last = p
 			}
 		}}
-		res, err := replay.Run(ctx, db.Pool, projections.All(), opts)
+		res, err := replay.Run(ctx, db.Owner, projections.All(), opts)
 		elapsed := time.Since(start)
 		b.StopTimer()
 		close(done)

@@ -285,6 +285,11 @@ func (r *run) prepare(ctx context.Context, t *target) error {
 				return fmt.Errorf("replay %s: settings of %s: %w", name, table, err)
 			}
 		}
+		// Nor its privileges: the service's role (and any other granted
+		// one) must find the rebuilt table as it found the live one.
+		if err := copyGrants(ctx, r.pool, table, t.shadow); err != nil {
+			return fmt.Errorf("replay %s: privileges on %s: %w", name, table, err)
+		}
 		if table == "checkpoints" {
 			continue
 		}
@@ -539,4 +544,28 @@ func Describe(ps []projections.Projector) string {
 		parts = append(parts, p.Name()+" ("+strings.Join(tables, ", ")+")")
 	}
 	return strings.Join(parts, ", ")
+}
+
+// copyGrants grants on schema.table what is granted on public.table, to
+// every role but its owner (whose rights come with owning it). The server
+// writes the statements (format's %I quotes the names).
+func copyGrants(ctx context.Context, pool *pgxpool.Pool, table, schema string) error {
+	rows, err := pool.Query(ctx, `SELECT format('GRANT %s ON %I.%I TO %s%s', a.privilege_type, $2::text, $3::text,
+	CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+	CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+FROM pg_class c, aclexplode(c.relacl) a
+WHERE c.oid = $1::regclass AND a.grantee <> c.relowner`, "public."+ident(table), schema, table)
+	if err != nil {
+		return err
+	}
+	grants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if _, err := pool.Exec(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -81,11 +81,11 @@ func indexNames(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []string 
 	rows, err := pool.Query(ctx, `
 SELECT i.schemaname || '.' || i.tablename || '.' || i.indexname || ' ' || coalesce(c.reloptions::text, '')
 FROM pg_indexes i JOIN pg_class c ON c.oid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass
-WHERE i.tablename IN ('users', 'jobs', 'applications')
+WHERE i.tablename IN ('users', 'jobs', 'job_search', 'applications')
 UNION ALL
 SELECT n.nspname || '.' || c.relname || ' ' || coalesce(c.reloptions::text, '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND c.relname IN ('users', 'jobs', 'applications') AND n.nspname = 'public'
+WHERE c.relkind = 'r' AND c.relname IN ('users', 'jobs', 'job_search', 'applications') AND n.nspname = 'public'
 ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 	cpBefore := checkpoints(t, ctx, db.Pool)
 
 	var phases []string
-	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{BatchSize: 700, Progress: func(p replay.Progress) {
+	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{BatchSize: 700, Progress: func(p replay.Progress) {
 		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 			phases = append(phases, p.Phase)
 		}
@@ -198,7 +198,7 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 	is.Equal(leftoverSchemas(t, ctx, db.Pool), 0)                          // nothing left behind
 
 	// Replaying again changes nothing.
-	_, err = replay.Run(ctx, db.Pool, ps[:1], replay.Options{})
+	_, err = replay.Run(ctx, db.Owner, ps[:1], replay.Options{})
 	is.NoErr(err)
 	again, err := replay.Take(ctx, db.Pool, ps)
 	is.NoErr(err)
@@ -216,7 +216,7 @@ func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
 	ps := projections.All()
 	rows := len(before["users"]) + len(before["jobs"]) + len(before["applications"])
 
-	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{RowsInMemory: rows / 4})
+	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{RowsInMemory: rows / 4})
 	is.NoErr(err)           // the replay succeeds
 	is.True(res.Parts >= 5) // in parts, planned from the live tables' size
 	is.Equal(res.Events, int64(3000))
@@ -226,11 +226,11 @@ func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
 		t.Fatalf("the views rebuilt in parts differ from the live ones:\n%s", d)
 	}
 
-	_, err = db.Pool.Exec(ctx, `DELETE FROM users; DELETE FROM jobs; DELETE FROM applications`)
+	_, err = db.Pool.Exec(ctx, `DELETE FROM users; DELETE FROM jobs; DELETE FROM job_search; DELETE FROM applications`)
 	is.NoErr(err) // the views are lost
 	var totals []int64
 	overshot := false
-	res, err = replay.Run(ctx, db.Pool, ps, replay.Options{RowsInMemory: rows / 3, Progress: func(p replay.Progress) {
+	res, err = replay.Run(ctx, db.Owner, ps, replay.Options{RowsInMemory: rows / 3, Progress: func(p replay.Progress) {
 		if len(totals) == 0 || totals[len(totals)-1] != p.Total {
 			totals = append(totals, p.Total)
 		}
@@ -257,7 +257,7 @@ func TestInterruptedReplayCanRunAgain(t *testing.T) {
 	ps := projections.All()
 
 	interrupted, stop := context.WithCancel(ctx)
-	_, err := replay.Run(interrupted, db.Pool, ps, replay.Options{BatchSize: 200, Progress: func(p replay.Progress) {
+	_, err := replay.Run(interrupted, db.Owner, ps, replay.Options{BatchSize: 200, Progress: func(p replay.Progress) {
 		if p.Phase == replay.PhaseRebuild && p.Applied >= 600 {
 			stop() // Ctrl-C in the middle of the rebuild
 		}
@@ -267,7 +267,7 @@ func TestInterruptedReplayCanRunAgain(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(before.Diff(now), "") // and the live views are untouched
 
-	_, err = replay.Run(ctx, db.Pool, ps, replay.Options{BatchSize: 200})
+	_, err = replay.Run(ctx, db.Owner, ps, replay.Options{BatchSize: 200})
 	is.NoErr(err) // the next replay starts over and finishes
 	after, err := replay.Take(ctx, db.Pool, ps)
 	is.NoErr(err)
@@ -283,16 +283,16 @@ func TestConcurrentReplayIsRefused(t *testing.T) {
 
 	var second error
 	var once sync.Once
-	_, err := replay.Run(ctx, db.Pool, projections.All(), replay.Options{BatchSize: 100, Progress: func(p replay.Progress) {
+	_, err := replay.Run(ctx, db.Owner, projections.All(), replay.Options{BatchSize: 100, Progress: func(p replay.Progress) {
 		if p.Phase == replay.PhaseRebuild {
 			once.Do(func() {
-				_, second = replay.Run(ctx, db.Pool, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
+				_, second = replay.Run(ctx, db.Owner, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
 			})
 		}
 	}})
 	is.NoErr(err)                              // the first finishes
 	is.True(errors.Is(second, replay.ErrBusy)) // the second was refused while it ran
-	_, err = replay.Run(ctx, db.Pool, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
+	_, err = replay.Run(ctx, db.Owner, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
 	is.NoErr(err) // and is accepted once the first is done
 }
 
@@ -351,7 +351,7 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 		}
 	})
 
-	res, err := replay.Run(ctx, db.Pool, ps, replay.Options{BatchSize: 300})
+	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{BatchSize: 300})
 	stopWriting()
 	writers.Wait()
 	is.NoErr(err) // the replay succeeds under writes
@@ -375,7 +375,7 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 	// database) can hide the newest events from a reader for a moment; the
 	// comparison needs a rebuild that reached the last one.
 	for attempt := 0; ; attempt++ {
-		res, err := replay.Run(ctx, db.Pool, ps, replay.Options{})
+		res, err := replay.Run(ctx, db.Owner, ps, replay.Options{})
 		is.NoErr(err)
 		if res.Checkpoint == head || attempt == 20 {
 			is.Equal(res.Checkpoint, head) // the rebuild reached the end of the log
