@@ -188,7 +188,7 @@ func stagingFixture(t *testing.T) (group, table string) {
 	table = "staged_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	_, err := db.Pool.Exec(testCtx(t), `INSERT INTO checkpoints (name) VALUES ($1)`, group)
 	if err == nil {
-		_, err = db.Pool.Exec(testCtx(t), `CREATE TABLE `+table+` (step int UNIQUE)`)
+		_, err = db.Owner.Exec(testCtx(t), `CREATE TABLE `+table+` (step int UNIQUE); GRANT SELECT, INSERT ON `+table+` TO `+testdb.ServiceRole)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +428,7 @@ func TestSubscriberDeliversStagesAndReportsProgress(t *testing.T) {
 	is.True(err != nil) // the log is the only topic
 	messages, err := sub.Subscribe(ctx, eventstore.Topic)
 	is.NoErr(err) // subscribe to the events topic
-	_, err = own.Pool.Exec(ctx, `CREATE TABLE seen (event_id uuid)`)
+	_, err = own.Owner.Exec(ctx, `CREATE TABLE seen (event_id uuid); GRANT SELECT, INSERT ON seen TO `+testdb.ServiceRole)
 	is.NoErr(err) // a table for the handler
 
 	store := eventstore.New(own.Pool, eventstore.OnAppended(relay.Appended))

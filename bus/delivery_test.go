@@ -178,8 +178,8 @@ func TestForeignTransactionsDoNotHoldDeliveryBack(t *testing.T) {
 		}
 		sql string
 	}{
-		{elsewhere.Pool, `CREATE TABLE batch_job (i int)`},                       // another database's write transaction
-		{f.db.Pool, `CREATE TABLE migration_step (i int)`},                       // this database's, not touching the log
+		{elsewhere.Owner, `CREATE TABLE batch_job (i int)`},                      // another database's write transaction
+		{f.db.Owner, `CREATE TABLE migration_step (i int)`},                      // this database's, not touching the log
 		{f.db.Pool, `INSERT INTO checkpoints (name) VALUES ('held-open-group')`}, // even one writing next to the log
 	} {
 		tx, err := hold.pool.Begin(ctx)

@@ -54,7 +54,7 @@ func TestHorizonWaitsOnlyForAppends(t *testing.T) {
 	store := eventstore.New(db.Pool)
 
 	elsewhere := testdb.New(t)
-	_, foreign := holdTransaction(t, ctx, elsewhere.Pool, `CREATE TABLE batch_job (i int)`)
+	_, foreign := holdTransaction(t, ctx, elsewhere.Owner, `CREATE TABLE batch_job (i int)`)
 	_, local := holdTransaction(t, ctx, db.Pool, `CREATE TEMPORARY TABLE scratch (i int) ON COMMIT DROP; INSERT INTO scratch VALUES (1)`)
 
 	stream, events := someEvents(t, 1)
@@ -139,7 +139,7 @@ func TestHorizonWithAnIdlessHolderOfTheLock(t *testing.T) {
 	ctx := testContext(t)
 	store := eventstore.New(db.Pool)
 	elsewhere := testdb.New(t)
-	_, foreign := holdTransaction(t, ctx, elsewhere.Pool, `CREATE TABLE batch_job (i int)`)
+	_, foreign := holdTransaction(t, ctx, elsewhere.Owner, `CREATE TABLE batch_job (i int)`)
 	idless, err := db.Pool.Begin(ctx)
 	is.NoErr(err)                                     // begin
 	defer idless.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // only ever rolled back

@@ -33,8 +33,8 @@ func TestForeignTransactionsDelayNoWrite(t *testing.T) {
 		}
 		sql string
 	}{
-		{elsewhere.Pool, `CREATE TABLE batch_job (i int)`},
-		{own.Pool, `CREATE TABLE long_migration (i int)`},
+		{elsewhere.Owner, `CREATE TABLE batch_job (i int)`},
+		{own.Owner, `CREATE TABLE long_migration (i int)`},
 	} {
 		tx, err := hold.pool.Begin(ctx)
 		is.NoErr(err)                                 // begin the foreign transaction

@@ -37,6 +37,7 @@ type service struct {
 	t      *testing.T
 	url    string
 	app    *app.App
+	db     *testdb.DB // the database it runs on
 	client *http.Client
 	logs   *lockedBuffer
 }
@@ -54,10 +55,11 @@ func startServiceOn(t *testing.T, on *testdb.DB, env map[string]string) *service
 	is := is.New(t)
 	is.Helper()
 	vars := map[string]string{
-		"DATABASE_URL": on.URL,
-		"HTTP_ADDR":    "127.0.0.1:0",
-		"BCRYPT_COST":  "4",
-		"JWT_SECRET":   jwtSecret,
+		"DATABASE_URL":         on.URL,
+		"MIGRATE_DATABASE_URL": on.OwnerURL,
+		"HTTP_ADDR":            "127.0.0.1:0",
+		"BCRYPT_COST":          "4",
+		"JWT_SECRET":           jwtSecret,
 		// Without SMTP_URL, mails about applications go here.
 		"MAIL_DIR": t.TempDir(),
 		// Every package of the test run shares the two cores, under the
@@ -80,6 +82,7 @@ func startServiceOn(t *testing.T, on *testdb.DB, env map[string]string) *service
 		t:      t,
 		url:    "http://" + a.Server.Addr(),
 		app:    a,
+		db:     on,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}},
 		logs:   logs,
 	}

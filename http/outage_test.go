@@ -119,7 +119,10 @@ func TestDatabaseOutage(t *testing.T) {
 	is.NoErr(err)
 	proxy := startTCPProxy(t, u.Host)
 	u.Host = proxy.addr()
-	s := startServiceOn(t, own, map[string]string{"DATABASE_URL": u.String()})
+	owner, err := url.Parse(own.OwnerURL)
+	is.NoErr(err)
+	owner.Host = proxy.addr()
+	s := startServiceOn(t, own, map[string]string{"DATABASE_URL": u.String(), "MIGRATE_DATABASE_URL": owner.String()})
 
 	recruiter := jobsRegister(t, s, "recruiter", "Outage Inc")
 	before := jobsPost(t, s, recruiter.token, jobsBody("Before the outage"))

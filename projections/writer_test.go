@@ -26,7 +26,7 @@ func TestMemoryWriterAgreesWithSQLWriter(t *testing.T) {
 	ctx := testCtx(t)
 	own := testdb.New(t)
 	for _, schema := range []string{"by_sql", "by_memory"} {
-		_, err := own.Pool.Exec(ctx, `CREATE SCHEMA `+schema+`;
+		_, err := own.Owner.Exec(ctx, `CREATE SCHEMA `+schema+`;
 CREATE TABLE `+schema+`.parents (id uuid PRIMARY KEY, name text NOT NULL, note text, n bigint, flag boolean NOT NULL,
     at timestamptz NOT NULL, children integer NOT NULL DEFAULT 0,
     upper_name text GENERATED ALWAYS AS (upper(name)) STORED);
@@ -91,7 +91,7 @@ CREATE TABLE `+schema+`.children (id uuid PRIMARY KEY, parent_id uuid NOT NULL, 
 		}
 	}
 
-	tx, err := own.Pool.Begin(ctx)
+	tx, err := own.Owner.Begin(ctx)
 	is.NoErr(err)
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	_, err = tx.Exec(ctx, `SET LOCAL search_path = by_sql`)
@@ -104,13 +104,13 @@ CREATE TABLE `+schema+`.children (id uuid PRIMARY KEY, parent_id uuid NOT NULL, 
 	}
 	is.NoErr(tx.Commit(ctx)) // commit the SQL
 	for _, table := range []*projections.Table{parents, children} {
-		_, err := own.Pool.CopyFrom(ctx, pgx.Identifier{"by_memory", table.Name}, table.Columns, pgx.CopyFromRows(memory.Rows(table)))
+		_, err := own.Owner.CopyFrom(ctx, pgx.Identifier{"by_memory", table.Name}, table.Columns, pgx.CopyFromRows(memory.Rows(table)))
 		is.NoErr(err) // copy the rows folded in memory
 	}
 
 	for _, table := range []string{"parents", "children"} {
-		bySQL := tableRows(t, ctx, own.Pool, "by_sql."+table)
-		byMemory := tableRows(t, ctx, own.Pool, "by_memory."+table)
+		bySQL := tableRows(t, ctx, own.Owner, "by_sql."+table)
+		byMemory := tableRows(t, ctx, own.Owner, "by_memory."+table)
 		is.True(len(bySQL) > 5) // the changes left rows
 		if table == "parents" {
 			is.True(strings.Contains(strings.Join(bySQL, ""), `"children": 3`)) // and counted children
@@ -118,7 +118,7 @@ CREATE TABLE `+schema+`.children (id uuid PRIMARY KEY, parent_id uuid NOT NULL, 
 		is.Equal(strings.Join(byMemory, "\n"), strings.Join(bySQL, "\n"))
 	}
 	var live int
-	is.NoErr(own.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM by_sql.parents) + (SELECT count(*) FROM by_sql.children)`).Scan(&live))
+	is.NoErr(own.Owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM by_sql.parents) + (SELECT count(*) FROM by_sql.children)`).Scan(&live))
 	is.Equal(memory.Len(), live) // Len counts the rows held
 }
 
