@@ -1399,8 +1399,10 @@ func TestJobsPagination(t *testing.T) {
 		is := is.New(t)
 		company := "Ties " + jobsMarker()
 		t.Cleanup(func() {
-			if _, err := db.Pool.Exec(context.WithoutCancel(t.Context()), `DELETE FROM jobs WHERE company = $1`, company); err != nil {
-				t.Errorf("remove the tied jobs: %v", err)
+			for _, table := range []string{"job_search", "jobs"} {
+				if _, err := db.Pool.Exec(context.WithoutCancel(t.Context()), `DELETE FROM `+table+` WHERE company = $1`, company); err != nil {
+					t.Errorf("remove the tied jobs from %s: %v", table, err)
+				}
 			}
 		})
 		at := []time.Time{time.Now().UTC().Truncate(time.Microsecond), time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)}
@@ -1412,6 +1414,12 @@ func TestJobsPagination(t *testing.T) {
 INSERT INTO jobs (id, recruiter_id, title, description, company, location, employment_type, remote, status, created_at, updated_at, version)
 VALUES ($1, $2, 'Tied', 'Tied job', $3, 'Here', 'full_time', false, 'open', $4, $4, 1)`, k.id, owner.id, company, k.at)
 			is.NoErr(err) // the tied job is in the read model
+			// Listings find their matches in job_search, which the
+			// projector writes next to jobs.
+			_, err = db.Pool.Exec(t.Context(), `
+INSERT INTO job_search (id, recruiter_id, status, created_at, title, company, location, employment_type, remote)
+SELECT id, recruiter_id, status, created_at, title, company, location, employment_type, remote FROM jobs WHERE id = $1`, k.id)
+			is.NoErr(err) // the tied job is searchable
 		}
 		sort.Slice(tied, func(i, j int) bool {
 			if !tied[i].at.Equal(tied[j].at) {
@@ -1578,4 +1586,132 @@ func TestJobsMethodNotAllowed(t *testing.T) {
 			is.Equal(allow, tt.allow) // Allow names every method the path takes
 		})
 	}
+}
+
+// TestJobsListShortFilters lists with the filters that no index can narrow
+// down (one or two letters, a lone LIKE wildcard, letters outside ASCII in
+// another case) and checks the exact answer, page by page: the matching
+// jobs, newest first, each once, and on every page the same total.
+func TestJobsListShortFilters(t *testing.T) {
+	s := startService(t, map[string]string{"WRITE_RATE_LIMIT": "0"})
+	m := jobsMarker()
+	owner := jobsRegister(t, s, "recruiter", "Short Co")
+	var posted []jobsJob // in the order posted, so listed in the reverse one
+	for _, j := range []struct{ title, company, location string }{
+		{"ÉCOLE Lecturer", "École " + m, "Évry, France"},
+		{"Yoga Teacher", "Yak " + m, "Abu Dhabi"},
+		{"100% Remote Engineer", "Acme " + m, "Berlin"},
+		{"snake_case Developer", "Acme " + m, "Lisbon"},
+		{`Back\slash Analyst`, "Hooli " + m, "London"},
+		{"Nurse", "Yak " + m, "Abu Dhabi"},
+		{"Data Engineer", "Stark " + m, "Berlin"},
+		{"Senior Backend Engineer", "Acme " + m, "Évry"},
+		{"Ingénieure", "Straße " + m, "Zürich"},
+	} {
+		posted = append(posted, jobsPost(t, s, owner.token, jobsBody(j.title, func(b map[string]any) {
+			b["company"], b["location"] = j.company, j.location
+		})))
+	}
+	// want lists the posted jobs whose fields contain the values, ignoring
+	// case (as lower() folds it for these letters), newest first.
+	want := func(fields map[string]string) []string {
+		out := []string{}
+		for i := len(posted) - 1; i >= 0; i-- {
+			j := posted[i]
+			ok := true
+			for name, v := range fields {
+				field := map[string]string{"title": j.Title, "company": j.Company, "location": j.Location}[name]
+				ok = ok && strings.Contains(strings.ToLower(field), strings.ToLower(v))
+			}
+			if ok {
+				out = append(out, j.ID)
+			}
+		}
+		return out
+	}
+	// walk lists every page of q, two jobs a page.
+	walk := func(t *testing.T, q url.Values) ([]string, []int) {
+		t.Helper()
+		q.Set("limit", "2")
+		got, totals := []string{}, []int{}
+		for pages := 0; ; pages++ {
+			page := jobsList(t, s, q, "")
+			got, totals = append(got, page.ids()...), append(totals, page.Total)
+			if page.NextCursor == nil {
+				return got, totals
+			}
+			if pages > 20 {
+				t.Fatalf("GET /jobs?%s: the pages do not end", q.Encode())
+			}
+			q.Set("cursor", *page.NextCursor)
+		}
+	}
+	for _, fields := range []map[string]string{
+		{"title": "e"}, {"title": "E"}, {"company": "y"}, {"location": "ab"}, {"title": "%"}, {"title": "_"},
+		{"title": `\`}, {"title": "0% r"}, {"title": "e_c"}, {"title": `k\s`}, {"title": "%%"},
+		{"title": "éc"}, {"title": "ÉC"}, {"company": "ÉCOLE"}, {"location": "é"}, {"location": "ÉVRY"},
+		{"company": "STRASSE"}, {"company": "straße"}, {"title": "ingénieure"},
+		{"title": "e", "company": "y"}, {"title": "an", "location": "on"}, {"title": "e", "location": "berlin"},
+		{"title": "eer"}, {"title": "senior backend engineer"},
+	} {
+		// Scoped to this test's jobs by the recruiter (which leaves the
+		// filter as short as it is), and by the company marker (a long
+		// filter next to the short one), which every one of them has.
+		scopes := []url.Values{jobsQuery("recruiter_id", owner.id)}
+		if _, ok := fields["company"]; !ok {
+			scopes = append(scopes, jobsQuery("company", m))
+		}
+		expected := want(fields)
+		for _, scope := range scopes {
+			q := url.Values{}
+			for k, v := range scope {
+				q[k] = v
+			}
+			for name, v := range fields {
+				q.Set(name, v)
+			}
+			t.Run(q.Encode(), func(t *testing.T) {
+				is := is.New(t)
+				got, totals := walk(t, q)
+				is.Equal(got, expected) // the matching jobs, newest first, each once
+				for _, total := range totals {
+					is.Equal(total, len(expected)) // every page counts them all
+				}
+			})
+		}
+	}
+
+	// A job's changes reach the listings at once: its new title is found
+	// by a short filter, its old one no more; closed, it leaves the open
+	// listing for the closed one; deleted, it leaves them all.
+	t.Run("changes", func(t *testing.T) {
+		is := is.New(t)
+		job := posted[5] // Nurse
+		count := func(q url.Values, token string) int {
+			t.Helper()
+			q.Set("recruiter_id", owner.id)
+			return jobsList(t, s, q, token).Total
+		}
+		patch := func(body map[string]any) {
+			t.Helper()
+			jobsDecode(t, jobsCall(t, s, http.MethodPatch, "/jobs/"+job.ID, owner.token, body), http.StatusOK)
+		}
+		is.Equal(count(jobsQuery("title", "nu"), ""), 1)
+		patch(map[string]any{"title": "Zookeeper", "location": "Quito"})
+		is.Equal(count(jobsQuery("title", "nu"), ""), 0)        // not by its old title
+		is.Equal(count(jobsQuery("title", "zo"), ""), 1)        // by its new one
+		is.Equal(count(jobsQuery("location", "qu"), ""), 1)     // and its new location
+		is.Equal(count(jobsQuery("location", "abu"), ""), 1)    // which the other job in Abu Dhabi keeps
+		is.Equal(count(jobsQuery("title", "ZOOKEEPER"), ""), 1) // in any case
+		patch(map[string]any{"status": "closed"})
+		is.Equal(count(jobsQuery("title", "zo"), ""), 0)                              // closed: not open
+		is.Equal(count(jobsQuery("title", "zo", "status", "closed"), owner.token), 1) // but closed
+		patch(map[string]any{"status": "open"})
+		is.Equal(count(jobsQuery("title", "zo"), ""), 1) // open again
+		res := jobsCall(t, s, http.MethodDelete, "/jobs/"+job.ID, owner.token, nil)
+		is.Equal(res.status, http.StatusNoContent)
+		is.Equal(count(jobsQuery("title", "zo"), ""), 0)                              // deleted: gone
+		is.Equal(count(jobsQuery("title", "zo", "status", "closed"), owner.token), 0) // from every listing
+		is.Equal(count(jobsQuery("location", "q"), ""), 0)
+	})
 }
