@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,10 +67,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 func applyMigration(ctx context.Context, conn *pgx.Conn, file string) error {
-	name := strings.TrimPrefix(file, "migrations/")
-	version, err := strconv.Atoi(name[:strings.IndexByte(name, '_')])
+	name, version, err := migrationVersion(file)
 	if err != nil {
-		return fmt.Errorf("migration %s: name must start with a number", name)
+		return err
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -109,4 +109,57 @@ func withOwnerHint(err error) error {
 		return fmt.Errorf("%w (migrations must run as the database's owner: set MIGRATE_DATABASE_URL, or run jobboard migrate with it)", err)
 	}
 	return err
+}
+
+// ErrNotMigrated says that a database lacks migrations this build needs.
+var ErrNotMigrated = errors.New("not migrated")
+
+// CheckMigrated returns an error wrapping ErrNotMigrated, naming the
+// database and what it lacks, unless every migration of this build has been
+// applied to it. It changes nothing: the operator's read-only commands use
+// it instead of migrating, so that a mistyped DATABASE_URL is an error, not
+// a new database.
+func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
+	db := pool.Config().ConnConfig.Database
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("database %s has no job board schema (%w): run jobboard migrate, or check DATABASE_URL", db, ErrNotMigrated)
+	}
+	var applied []int
+	if err := pool.QueryRow(ctx, `SELECT coalesce(array_agg(version), '{}') FROM schema_migrations`).Scan(&applied); err != nil {
+		return err
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	var missing []string
+	for _, file := range files {
+		name, version, err := migrationVersion(file)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(applied, version) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("database %s lacks migrations %s (%w): run jobboard migrate", db, strings.Join(missing, ", "), ErrNotMigrated)
+	}
+	return nil
+}
+
+// migrationVersion is a migration file's name and the number it starts
+// with, its version.
+func migrationVersion(file string) (name string, version int, err error) {
+	name = strings.TrimPrefix(file, "migrations/")
+	version, err = strconv.Atoi(name[:max(strings.IndexByte(name, '_'), 0)])
+	if err != nil {
+		return name, 0, fmt.Errorf("migration %s: name must start with a number", name)
+	}
+	return name, version, nil
 }

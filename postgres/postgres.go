@@ -51,6 +51,10 @@ func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+			return nil, fmt.Errorf("database %s does not exist on %s:%d: run jobboard migrate, which creates it, or check the database URL",
+				cfg.ConnConfig.Database, cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+		}
 		return nil, fmt.Errorf("connect to database %s as %s: %w", cfg.ConnConfig.Database, cfg.ConnConfig.User, err)
 	}
 	return pool, nil

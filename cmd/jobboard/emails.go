@@ -39,16 +39,13 @@ the number of attempts and the last error.
 	switch mailer.Status(*status) {
 	case "", mailer.StatusPending, mailer.StatusSent, mailer.StatusFailed:
 	default:
-		fmt.Fprintf(stderr, "--status %q: want pending, sent or failed\n", *status)
-		return errUsage
+		return usageError(fs, "--status %q: want pending, sent or failed", *status)
 	}
 	if *limit < 1 || *limit > 10000 {
-		fmt.Fprintln(stderr, "--limit: want 1 to 10000")
-		return errUsage
+		return usageError(fs, "--limit: want 1 to 10000")
 	}
 	if *format != "table" && *format != "jsonl" {
-		fmt.Fprintf(stderr, "--format %q: want table or jsonl\n", *format)
-		return errUsage
+		return usageError(fs, "--format %q: want table or jsonl", *format)
 	}
 	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
@@ -106,9 +103,7 @@ Usage: jobboard emails retry <application-id>... | --failed`, stderr)
 		return err
 	}
 	if *failed == (len(ids) > 0) {
-		fmt.Fprintln(stderr, "name application ids or give --failed (one of the two)")
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "name application ids or give --failed (one of the two)")
 	}
 	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
@@ -146,21 +141,29 @@ const (
 	asOwner   dbRole = true  // MIGRATE_DATABASE_URL: for a command that changes the schema, such as a replay, which builds tables and swaps them in
 )
 
-// openForCommand makes the database ready (postgres.Setup) and opens it as
-// role, for a one-off command.
+// openForCommand opens the database as role, for a one-off command. It
+// creates and migrates nothing (serve and migrate do): a DATABASE_URL that
+// names the wrong database or server is a one-line error naming it, not a
+// new, empty database that answers every question with nothing.
 func openForCommand(ctx context.Context, getenv func(string) string, stderr io.Writer, role dbRole) (*pgxpool.Pool, error) {
 	cfg, err := app.ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
 	slog.SetDefault(newLogger(cfg, stderr))
-	if err := postgres.Setup(ctx, cfg.MigrateDatabaseURL, cfg.DatabaseURL); err != nil {
+	url := cfg.DatabaseURL
+	if role == asOwner {
+		url = cfg.MigrateDatabaseURL
+	}
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
 		return nil, err
 	}
-	if role == asOwner {
-		return postgres.Open(ctx, cfg.MigrateDatabaseURL)
+	if err := postgres.CheckMigrated(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
 	}
-	return postgres.Open(ctx, cfg.DatabaseURL)
+	return pool, nil
 }
 
 type deliveryLine struct {

@@ -15,6 +15,9 @@ func TestEmailsListAndRetry(t *testing.T) {
 	is := is.New(t)
 	dbURL := freshDatabaseURL(t)
 	getenv := env("DATABASE_URL", dbURL)
+	if code, _, stderr := runCommand(t, getenv, "migrate"); code != 0 {
+		t.Fatalf("migrate exited with %d:\n%s", code, stderr)
+	}
 	code, stdout, stderr := runCommand(t, getenv, "emails")
 	if code != 0 {
 		t.Fatalf("emails exited with %d:\n%s", code, stderr)

@@ -59,20 +59,15 @@ func events(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	switch {
 	case f.Type != "" && !slices.Contains(domain.EventTypes(), f.Type):
-		fmt.Fprintf(stderr, "--type %q: want one of %s\n", f.Type, strings.Join(domain.EventTypes(), ", "))
-		return errUsage
+		return usageError(fs, "--type %q: want one of %s", f.Type, strings.Join(domain.EventTypes(), ", "))
 	case *format != "table" && *format != "jsonl":
-		fmt.Fprintf(stderr, "--format %q: want table or jsonl\n", *format)
-		return errUsage
+		return usageError(fs, "--format %q: want table or jsonl", *format)
 	case !asOf.IsZero() && f.StreamID == uuid.Nil:
-		fmt.Fprintln(stderr, "--as-of needs --stream")
-		return errUsage
+		return usageError(fs, "--as-of needs --stream")
 	case !asOf.IsZero() && *follow:
-		fmt.Fprintln(stderr, "--as-of and --follow do not go together")
-		return errUsage
+		return usageError(fs, "--as-of and --follow do not go together")
 	case *limit < 0:
-		fmt.Fprintln(stderr, "--limit: want 0 or more")
-		return errUsage
+		return usageError(fs, "--limit: want 0 or more")
 	}
 	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {

@@ -68,21 +68,16 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if *everything == (len(chosen) > 0) {
-		fmt.Fprintln(stderr, "give --all or at least one --projection (not both)")
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "give --all or at least one --projection (not both)")
 	}
 	if *batch < 1 || *batch > 100000 {
-		fmt.Fprintln(stderr, "--batch: want 1 to 100000")
-		return errUsage
+		return usageError(fs, "--batch: want 1 to 100000")
 	}
 	if *rowsInMemory < 1000 {
-		fmt.Fprintln(stderr, "--rows-in-memory: want 1000 or more")
-		return errUsage
+		return usageError(fs, "--rows-in-memory: want 1000 or more")
 	}
 	if *progress != "auto" && *progress != "bar" && *progress != "lines" {
-		fmt.Fprintf(stderr, "--progress %q: want auto, bar or lines\n", *progress)
-		return errUsage
+		return usageError(fs, "--progress %q: want auto, bar or lines", *progress)
 	}
 	var ps []projections.Projector
 	for _, p := range all {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/postgres"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; without
@@ -162,15 +163,31 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 			return flag.ErrHelp
 		}
 	}
+	// After a mistake, the one line that says what it was and where the
+	// help is, not the whole usage, which would push the line off screen.
+	full := fs.Usage
+	fs.Usage = func() { seeHelp(fs) }
+	defer func() { fs.Usage = full }()
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	return nil
+}
+
+// usageError prints a mistake in a command's use and where its help is,
+// and returns errUsage.
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), format+"\n", args...)
+	seeHelp(fs)
+	return errUsage
+}
+
+// seeHelp says where a command's help is.
+func seeHelp(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "see 'jobboard %s --help'\n", fs.Name())
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -187,8 +204,7 @@ applied at start.`, stderr)
 	if *role != "" {
 		var err error
 		if flagRole, err = app.ParseRole(*role); err != nil {
-			fmt.Fprintln(stderr, err)
-			return errUsage
+			return usageError(fs, "%v", err)
 		}
 	}
 	cfg, err := app.ConfigFromEnv(getenv)
@@ -227,11 +243,14 @@ instances start: they wait for each other.`, stderr)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	pool, err := openForCommand(ctx, getenv, stderr, asService)
+	cfg, err := app.ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	pool.Close()
+	slog.SetDefault(newLogger(cfg, stderr))
+	if err := postgres.Setup(ctx, cfg.MigrateDatabaseURL, cfg.DatabaseURL); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil
 }

@@ -110,14 +110,23 @@ func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args []string
 		want string
+		// see is the command whose help a mistake in its flags points to;
+		// empty: the whole usage is printed.
+		see string
 	}{
-		{nil, "Usage:"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"serve", "--bogus"}, "-bogus"},
-		{[]string{"serve", "--role", "boss"}, `"boss"`},
-		{[]string{"serve", "extra"}, "unexpected arguments: extra"},
-		{[]string{"migrate", "--bogus"}, "-bogus"},
-		{[]string{"migrate", "extra"}, "unexpected arguments: extra"},
+		{nil, "Usage:", ""},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`, ""},
+		{[]string{"serve", "--bogus"}, "flag provided but not defined: -bogus", "serve"},
+		{[]string{"serve", "--role", "boss"}, `"boss"`, "serve"},
+		{[]string{"serve", "extra"}, "unexpected arguments: extra", "serve"},
+		{[]string{"migrate", "--bogus"}, "flag provided but not defined: -bogus", "migrate"},
+		{[]string{"migrate", "extra"}, "unexpected arguments: extra", "migrate"},
+		{[]string{"events", "--type", "Nope"}, `--type "Nope": want one of`, "events"},
+		{[]string{"events", "--limit", "many"}, `invalid value "many" for flag -limit`, "events"},
+		{[]string{"emails", "--status", "lost"}, `--status "lost"`, "emails"},
+		{[]string{"emails", "retry"}, "name application ids or give --failed", "emails retry"},
+		{[]string{"replay"}, "give --all or at least one --projection", "replay"},
+		{[]string{"replay", "--all", "--batch", "0"}, "--batch: want 1 to 100000", "replay"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -128,6 +137,13 @@ func TestUsageErrors(t *testing.T) {
 			if !strings.Contains(stderr, tt.want) {
 				t.Fatalf("stderr does not mention %q:\n%s", tt.want, stderr)
 			}
+			if tt.see == "" {
+				return
+			}
+			// The mistake and where the help is, not the whole usage.
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			is.Equal(len(lines), 2)                                // two lines: the mistake, the pointer to help
+			is.Equal(lines[1], "see 'jobboard "+tt.see+" --help'") // the second says where the help is
 		})
 	}
 }
@@ -357,4 +373,64 @@ func TestServeRoleFromTheEnvironment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadersCreateNothing runs the commands that only read (and replay,
+// which needs a migrated log) against a database that does not exist and
+// against one that was never migrated: each is a one-line error naming the
+// database, and neither database gains anything.
+func TestReadersCreateNothing(t *testing.T) {
+	commands := [][]string{{"events"}, {"emails"}, {"emails", "retry", "--failed"}, {"replay", "--all"}}
+	exists := func(t *testing.T, dbURL string) bool {
+		t.Helper()
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(u.Path, "/")
+		u.Path = "/postgres"
+		conn, err := pgx.Connect(t.Context(), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.WithoutCancel(t.Context()))
+		var found bool
+		if err := conn.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&found); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	t.Run("no database", func(t *testing.T) {
+		dbURL := freshDatabaseURL(t)
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(u.Path, "/")
+		for _, args := range commands {
+			is := is.New(t)
+			code, _, stderr := runCommand(t, env("DATABASE_URL", dbURL), args...)
+			is.Equal(code, 1)                                                  // a missing database is a failure
+			is.Equal(strings.Count(strings.TrimSuffix(stderr, "\n"), "\n"), 0) // of one line
+			is.True(strings.Contains(stderr, name))                            // naming the database
+			is.True(!exists(t, dbURL))                                         // which is still not there
+		}
+	})
+	t.Run("not migrated", func(t *testing.T) {
+		is := is.New(t)
+		dbURL := freshDatabaseURL(t)
+		is.NoErr(postgres.EnsureDatabase(t.Context(), dbURL))
+		for _, args := range commands {
+			code, _, stderr := runCommand(t, env("DATABASE_URL", dbURL), args...)
+			is.Equal(code, 1)                                                  // an empty database is a failure
+			is.True(strings.Contains(stderr, "run jobboard migrate"))          // that says what to do
+			is.Equal(strings.Count(strings.TrimSuffix(stderr, "\n"), "\n"), 0) // in one line
+		}
+		conn, err := pgx.Connect(t.Context(), dbURL)
+		is.NoErr(err)
+		defer conn.Close(context.WithoutCancel(t.Context()))
+		var tables int
+		is.NoErr(conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables))
+		is.Equal(tables, 0) // nothing was migrated
+	})
 }
