@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -150,7 +149,7 @@ func openForCommand(ctx context.Context, getenv func(string) string, stderr io.W
 	if err != nil {
 		return nil, err
 	}
-	slog.SetDefault(newLogger(cfg, stderr))
+	newLogger(cfg, stderr)
 	url := cfg.DatabaseURL
 	if role == asOwner {
 		url = cfg.MigrateDatabaseURL

@@ -247,7 +247,7 @@ instances start: they wait for each other.`, stderr)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(newLogger(cfg, stderr))
+	newLogger(cfg, stderr)
 	if err := postgres.Setup(ctx, cfg.MigrateDatabaseURL, cfg.DatabaseURL); err != nil {
 		return err
 	}
@@ -255,14 +255,13 @@ instances start: they wait for each other.`, stderr)
 	return nil
 }
 
+// newLogger is the command's logger (app.NewLogger), made the default one
+// too, so that what logs through slog's default, such as the migrations,
+// writes in the same format.
 func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	log := app.NewLogger(cfg, w)
+	slog.SetDefault(log)
+	return log
 }
 
 func buildVersion() string {

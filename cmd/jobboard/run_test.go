@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
@@ -433,4 +434,43 @@ func TestReadersCreateNothing(t *testing.T) {
 		is.NoErr(conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables))
 		is.Equal(tables, 0) // nothing was migrated
 	})
+}
+
+// TestJSONLogs checks that with LOG_FORMAT=json every line serve writes is
+// JSON, the migrations' included (they log through slog's default), and
+// that durations are in seconds.
+func TestJSONLogs(t *testing.T) {
+	is := is.New(t)
+	getenv := env("DATABASE_URL", freshDatabaseURL(t), "LOG_FORMAT", "json", "HTTP_ADDR", freePort(t),
+		"JWT_SECRET", "json logs test secret, at least 32 bytes", "SHUTDOWN_TIMEOUT", "10s")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, getenv, &stdout, &stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "jobboard started") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not start within 30s:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	is.Equal(<-done, 0) // serve stops cleanly
+	var migrations int
+	var timeout any
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		switch v["msg"] {
+		case "applied migration":
+			migrations++
+		case "shutting down":
+			timeout = v["timeout"]
+		}
+	}
+	is.True(migrations >= 10) // the migrations logged in JSON
+	is.Equal(timeout, 10.0)   // SHUTDOWN_TIMEOUT, in seconds
 }
