@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/bus"
@@ -27,6 +28,7 @@ import (
 	"github.com/jobboard/jobboard/mailer"
 	"github.com/jobboard/jobboard/postgres"
 	"github.com/jobboard/jobboard/projections"
+	"github.com/jobboard/jobboard/web"
 )
 
 // TokenIssuer is the iss claim of the service's access tokens.
@@ -46,8 +48,12 @@ type App struct {
 
 	router *message.Router
 	pprof  *http.Server
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
+	// metrics serves MetricsAddr, when set; metricsAddr is where.
+	metrics        *http.Server
+	metricsAddr    string
+	consumerErrors *consumerErrors
+	stop           context.CancelFunc
+	wg             sync.WaitGroup
 }
 
 // New returns an app for cfg; Run starts it.
@@ -91,7 +97,10 @@ func (a *App) Run(ctx context.Context) (err error) {
 	a.Store = eventstore.New(a.Pool, eventstore.OnAppended(relay.Appended))
 	a.Tracker = projections.NewTracker(a.Pool, relay, a.cfg.ConsistencyTimeout)
 	a.Metrics = prometheus.NewRegistry()
-	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(a.cfg.Role), newConsumersCollector(a.Pool, a.log), newPoolCollector(a.Pool))
+	a.consumerErrors = newConsumerErrors()
+	a.Metrics.MustRegister(a.consumerErrors.total, a.consumerErrors.last)
 
 	if a.cfg.Role.runsWorkers() {
 		// The mailer's handler tells the workers beside it what it queued.
@@ -108,16 +117,34 @@ func (a *App) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if a.cfg.MetricsAddr != "" {
+		if err = a.startMetrics(); err != nil {
+			return err
+		}
+	}
 	if a.cfg.Role.runsAPI() {
 		passwords, err := auth.NewPasswords(a.cfg.BcryptCost)
 		if err != nil {
 			return err
 		}
+		// The pages and the API run the same commands over the same views:
+		// one set of each, so that they share the account cache and every
+		// limit the commands keep.
+		cmds := commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits)
+		users, jobs, applications := projections.NewUsersView(a.Pool), projections.NewJobsView(a.Pool), projections.NewApplicationsView(a.Pool)
+		ui, err := web.New(web.Deps{
+			Commands: cmds, Users: users, Jobs: jobs, Applications: applications,
+			SessionSecret: a.cfg.JWTSecret, BaseURL: a.cfg.Mail.BaseURL, Logger: a.log,
+		})
+		if err != nil {
+			return err
+		}
 		a.Server = jbhttp.NewServer(jbhttp.Deps{
-			Commands:       commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits),
-			Users:          projections.NewUsersView(a.Pool),
-			Jobs:           projections.NewJobsView(a.Pool),
-			Applications:   projections.NewApplicationsView(a.Pool),
+			Commands:       cmds,
+			Users:          users,
+			Jobs:           jobs,
+			Applications:   applications,
+			UI:             ui,
 			Tokens:         auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
 			Ready:          a.ready,
 			Metrics:        a.Metrics,
@@ -125,6 +152,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Limits:         a.cfg.HTTPLimits,
 			TrustedProxies: a.cfg.TrustedProxies,
 			CORSOrigins:    a.cfg.CORSAllowedOrigins,
+			// With a listener of their own, metrics are not public.
+			MetricsElsewhere: a.cfg.MetricsAddr != "",
 		})
 		if err = a.Server.Open(a.cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
@@ -140,7 +169,7 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay, due *mailer.Due
 	if err != nil {
 		return err
 	}
-	router.AddMiddleware(middleware.Recoverer)
+	router.AddMiddleware(middleware.Recoverer, a.consumerErrors.Middleware)
 	cfg := bus.SubscriberConfig{IdlePoll: a.cfg.IdlePoll}
 	if err := projections.Register(router, a.Pool, relay, cfg, projections.All()...); err != nil {
 		return err
@@ -211,6 +240,47 @@ func (a *App) startPprof() error {
 	return nil
 }
 
+// startMetrics serves /metrics, /healthz and /readyz on MetricsAddr, on a
+// listener of its own.
+func (a *App) startMetrics() error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := a.ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on METRICS_ADDR %s: %w", a.cfg.MetricsAddr, err)
+	}
+	a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.metrics.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	a.log.Info("serving metrics", "addr", ln.Addr().String())
+	a.metricsAddr = ln.Addr().String()
+	return nil
+}
+
+// MetricsAddr is the address of the metrics listener, once it serves.
+func (a *App) MetricsAddr() string { return a.metricsAddr }
+
 // ready says why the service should not get traffic, in words fit for a
 // client, or returns nil.
 func (a *App) ready(ctx context.Context) error {
@@ -241,6 +311,9 @@ func (a *App) Close() error {
 		if err := a.Server.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
 		}
+	}
+	if a.metrics != nil {
+		a.metrics.Close()
 	}
 	if a.pprof != nil {
 		a.pprof.Close()

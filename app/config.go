@@ -98,6 +98,11 @@ type Config struct {
 	// PprofAddr, when set, is a loopback address where the Go runtime's
 	// profiles are served (net/http/pprof), for finding where CPU goes.
 	PprofAddr string
+	// MetricsAddr, when set, is where /metrics, /healthz and /readyz are
+	// served on a listener of their own (then /metrics is not on the API's
+	// port): for Prometheus and probes, which need not reach the public
+	// port, and for workers, which serve no API.
+	MetricsAddr string
 }
 
 // MailConfig is where the emails to recruiters go and how they are retried.
@@ -224,6 +229,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("PPROF_ADDR=%q: %w", v, err))
 		}
 		c.PprofAddr = v
+	}
+	if v := getenv("METRICS_ADDR"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR=%q: want host:port or :port: %w", v, err))
+		}
+		c.MetricsAddr = v
 	}
 	if v := getenv("JOBBOARD_ROLE"); v != "" {
 		r, err := ParseRole(v)

@@ -37,15 +37,9 @@ func userFromDomain(u *domain.User) userJSON {
 // against the client's registrations, whatever its outcome: each may cost
 // a bcrypt.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if s.registrations != nil {
-		if ok, wait := s.registrations.allow(s.clientKey(r)); !ok {
-			writeError(w, r, s.Logger, &domain.Error{
-				Kind:       domain.KindTooManyRequests,
-				Message:    "too many registrations from this client address; wait before trying again (see Retry-After)",
-				RetryAfter: max(wait, time.Second),
-			})
-			return
-		}
+	if err := s.allowRegistration(s.clientKey(r)); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
 	}
 	var req struct {
 		Email    string  `json:"email"`
@@ -66,6 +60,22 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	created(w, "/users/"+user.ID().String(), userFromDomain(user))
+}
+
+// allowRegistration takes one of client's registrations, or returns the
+// 429 to answer when it has none left.
+func (s *Server) allowRegistration(client string) error {
+	if s.registrations == nil {
+		return nil
+	}
+	if ok, wait := s.registrations.allow(client); !ok {
+		return &domain.Error{
+			Kind:       domain.KindTooManyRequests,
+			Message:    "too many registrations from this client address; wait before trying again (see Retry-After)",
+			RetryAfter: max(wait, time.Second),
+		}
+	}
+	return nil
 }
 
 // handleLogin handles the "POST /login" route. No answer of it is stored:

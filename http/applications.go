@@ -159,6 +159,14 @@ func readApplication(w http.ResponseWriter, r *http.Request) (domain.Application
 		detail: "send the application as multipart/form-data (to attach a resume) or as application/json"}
 }
 
+// ReadMultipartApplication reads a multipart application as
+// POST /jobs/{id}/apply does, with the same limits and resume checks, for
+// the apply form of the pages (package web). On an error, the form holds
+// the text fields read before it.
+func ReadMultipartApplication(r *http.Request) (domain.ApplicationForm, *domain.ResumeUpload, error) {
+	return readMultipartApplication(r)
+}
+
 // readMultipartApplication streams the parts of a multipart application.
 // Nothing is spilled to disk and nothing is held beyond its cap: a text
 // field is read up to maxFormField, the resume until it passes

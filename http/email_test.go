@@ -71,13 +71,13 @@ func TestEmailToTheRecruiter(t *testing.T) {
 	is.Equal(msg.Header.Get("Subject"), "New application: Mail Engineer")
 	is.Equal(msg.Header.Get("Message-Id"), "<application-"+app.ID+"@jobboard.test>") // derived from the application
 	html, text := string(parts["text/html"]), string(parts["text/plain"])
-	is.True(!strings.Contains(html, "<script>"))                                 // the name is escaped in HTML
-	is.True(strings.Contains(html, "&lt;script&gt;"))                            // and shown as text
-	is.True(!strings.Contains(html, "<b>love</b>"))                              // so is the cover letter
-	is.True(strings.Contains(text, "I <b>love</b> mail."))                       // the text part has it as written
-	is.True(strings.Contains(text, seeker.email))                                // the applicant's email
-	is.True(strings.Contains(text, "https://jobs.example/applications/"+app.ID)) // and a link to the application
-	is.Equal(parts["application/pdf"], resume)                                   // the resume, attached byte for byte
+	is.True(!strings.Contains(html, "<script>"))                                     // the name is escaped in HTML
+	is.True(strings.Contains(html, "&lt;script&gt;"))                                // and shown as text
+	is.True(!strings.Contains(html, "<b>love</b>"))                                  // so is the cover letter
+	is.True(strings.Contains(text, "I <b>love</b> mail."))                           // the text part has it as written
+	is.True(strings.Contains(text, seeker.email))                                    // the applicant's email
+	is.True(strings.Contains(text, "https://jobs.example/app/applications/"+app.ID)) // and a link to the application
+	is.Equal(parts["application/pdf"], resume)                                       // the resume, attached byte for byte
 
 	// The queue says it was sent, once.
 	ctx := t.Context()

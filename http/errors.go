@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/postgres"
@@ -70,9 +71,57 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers with err as problem+json. Only messages written for
-// clients are shown; anything else is logged and replaced by a generic
-// sentence.
+// Refusal is what a client is told of an error: its status, the message
+// written for it, the fields at fault and, for a 429 or 503, when to try
+// again. The API sends it as problem+json; the pages (package web) show
+// it in HTML, so that both say the same thing of the same error.
+type Refusal struct {
+	Status     int
+	Detail     string
+	Fields     []domain.FieldError
+	RetryAfter time.Duration
+}
+
+// Explain is the refusal err makes. Only messages written for clients are
+// shown; anything else is replaced by a generic sentence (and is for the
+// caller to log).
+func Explain(err error) Refusal {
+	status := statusOf(err)
+	ref := Refusal{Status: status}
+	var re *requestError
+	var de *domain.Error
+	switch {
+	case errors.As(err, &re):
+		ref.Detail, ref.Fields = re.detail, re.fields
+	case errors.As(err, &de) && de.Kind != domain.KindInternal:
+		ref.Detail, ref.Fields = de.Message, de.Fields
+	case status == http.StatusServiceUnavailable:
+		ref.Detail = "the service cannot reach its database right now; retry shortly"
+	default:
+		ref.Detail = "something went wrong on our side; it has been logged"
+	}
+	if ref.Detail == "" {
+		ref.Detail = http.StatusText(status)
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		ref.RetryAfter = time.Second
+		if de != nil && de.RetryAfter > 0 {
+			ref.RetryAfter = de.RetryAfter
+		}
+	}
+	return ref
+}
+
+// ErrorPageWriter is a UI (Deps.UI) that shows the errors of its own paths
+// as pages of its own: those the API's middleware answers before the UI
+// sees the request (a 429, a 431, a panic) included.
+type ErrorPageWriter interface {
+	WriteErrorPage(w http.ResponseWriter, r *http.Request, ref Refusal)
+}
+
+// writeError answers with err as problem+json, or as a page of the UI for
+// a request to one of its paths (see withErrorPages). Errors of the server
+// (5xx) are logged.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away (or the server is shutting down): nobody
@@ -80,23 +129,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.DebugContext(r.Context(), "request canceled", "err", err, "request_id", requestIDFrom(r.Context()))
 		return
 	}
-	status := statusOf(err)
-	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status}
-	var re *requestError
-	var de *domain.Error
-	switch {
-	case errors.As(err, &re):
-		p.Detail, p.Errors = re.detail, re.fields
-	case errors.As(err, &de) && de.Kind != domain.KindInternal:
-		p.Detail, p.Errors = de.Message, de.Fields
-	case status == http.StatusServiceUnavailable:
-		p.Detail = "the service cannot reach its database right now; retry shortly"
-	default:
-		p.Detail = "something went wrong on our side; it has been logged"
-	}
-	if p.Detail == "" {
-		p.Detail = http.StatusText(status)
-	}
+	ref := Explain(err)
+	status := ref.Status
 	switch {
 	case status >= 500:
 		log.ErrorContext(r.Context(), "request failed", "status", status, "err", err, "request_id", requestIDFrom(r.Context()))
@@ -108,13 +142,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="jobboard"`)
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-		seconds := 1
-		if de != nil && de.RetryAfter > 0 {
-			seconds = int(math.Ceil(de.RetryAfter.Seconds()))
-		}
 		if h.Get("Retry-After") == "" {
-			h.Set("Retry-After", strconv.Itoa(seconds))
+			h.Set("Retry-After", strconv.Itoa(int(math.Ceil(ref.RetryAfter.Seconds()))))
 		}
 	}
+	if pages, ok := r.Context().Value(errorPagesKey).(ErrorPageWriter); ok {
+		h.Del("WWW-Authenticate") // a page asks for a session, not a token
+		pages.WriteErrorPage(w, r, ref)
+		return
+	}
+	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: ref.Detail, Errors: ref.Fields}
 	writeJSON(w, status, "application/problem+json", p)
 }

@@ -241,7 +241,7 @@ func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, job projection
 // handleListJobs handles the "GET /jobs" route.
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	caller, authenticated := callerFrom(r.Context())
-	f, err := parseJobFilter(r.URL.Query())
+	f, err := ParseJobFilter(r.URL.Query())
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -393,8 +393,10 @@ func strongTags(h string) []string {
 	}
 }
 
-// parseJobFilter reads the query parameters of GET /jobs.
-func parseJobFilter(q url.Values) (projections.JobFilter, error) {
+// ParseJobFilter reads the query parameters of GET /jobs. It is exported
+// for the job search page (package web), which takes the same parameters
+// and must list exactly what GET /jobs lists for them.
+func ParseJobFilter(q url.Values) (projections.JobFilter, error) {
 	f := projections.JobFilter{Status: domain.StatusOpen.String(), Limit: 20}
 	bad := func(name, why string) error {
 		return &requestError{status: http.StatusBadRequest, detail: "query parameter " + name + " " + why,
@@ -477,6 +479,31 @@ func parsePaging(q url.Values) (int, *cursor, error) {
 			fields: []domain.FieldError{{Field: "cursor", Message: "is invalid"}}}
 	}
 	return limit, c, nil
+}
+
+// EncodeJobCursor is the next_cursor of a page of jobs that ends at c, or
+// "" for the last page: what the search page links to.
+func EncodeJobCursor(c *projections.JobCursor) string {
+	if s := encodeCursor(c); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// ParseApplicationPaging reads limit and cursor as the API's listings of
+// applications do, for the pages that list them.
+func ParseApplicationPaging(q url.Values) (int, *projections.ApplicationCursor, error) {
+	limit, after, err := parsePaging(q)
+	return limit, applicationCursor(after), err
+}
+
+// EncodeApplicationCursor is the cursor of the page of applications after
+// c, or "" for the last page.
+func EncodeApplicationCursor(c *projections.ApplicationCursor) string {
+	if c == nil {
+		return ""
+	}
+	return *encodePageCursor(c.CreatedAt, c.ID)
 }
 
 func encodeCursor(c *projections.JobCursor) *string {

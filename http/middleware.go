@@ -24,6 +24,8 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	callerKey
+	clientKey
+	errorPagesKey
 )
 
 // saneID is what a client-supplied request id may look like to be echoed.
@@ -84,7 +86,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		s.Logger.InfoContext(r.Context(), "request",
 			"method", r.Method, "path", r.URL.Path, "status", rec.status, "client", s.clientAddr(r),
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"duration", time.Since(start),
 			"request_id", requestIDFrom(r.Context()))
 	})
 }
@@ -99,12 +101,112 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.ErrorContext(r.Context(), "panic in handler", "panic", v, "stack", string(debug.Stack()))
-				writeError(w, r, s.Logger, domain.Errorf(domain.KindInternal, "panic"))
+				writeError(w, s.withErrorPages(r), s.Logger, domain.Errorf(domain.KindInternal, "panic"))
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
+
+// client is what the API knows of a request's client.
+type client struct {
+	key    string // see clientKeyOf
+	https  bool
+	server *Server
+}
+
+// identifyClient puts in the request's context who the client is, as the
+// per-client limits count it, and whether it came over HTTPS, for the
+// pages (package web; see ClientKey and ViaHTTPS). For a request to one of
+// the UI's paths, it also has errors answered as the UI's pages.
+func (s *Server) identifyClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &client{key: s.clientKey(r), https: s.viaHTTPS(r), server: s}
+		r = s.withErrorPages(r.WithContext(context.WithValue(r.Context(), clientKey, c)))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// viaHTTPS reports whether r came over TLS: to this server, or to a
+// trusted proxy that says so in X-Forwarded-Proto (the last value, which
+// the nearest proxy wrote). Anyone else's X-Forwarded-Proto proves nothing.
+func (s *Server) viaHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok || !isTrusted(peer, s.TrustedProxies) {
+		return false
+	}
+	values := strings.Split(strings.Join(r.Header.Values("X-Forwarded-Proto"), ","), ",")
+	return strings.EqualFold(strings.TrimSpace(values[len(values)-1]), "https")
+}
+
+// withErrorPages has the errors of a request to the UI's paths answered by
+// the UI, when it writes error pages of its own.
+func (s *Server) withErrorPages(r *http.Request) *http.Request {
+	pages, ok := s.UI.(ErrorPageWriter)
+	if !ok || !isUIPath(r.URL.Path) {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), errorPagesKey, pages))
+}
+
+// ClientKey is the client of the request ctx belongs to as every
+// per-client limit counts it (its address, or its /64 for IPv6, behind
+// the trusted proxies), for the pages' sign-in, which must be throttled
+// as POST /login is. It is "" outside the API's middleware.
+func ClientKey(ctx context.Context) string {
+	if c, ok := ctx.Value(clientKey).(*client); ok {
+		return c.key
+	}
+	return ""
+}
+
+// ViaHTTPS reports whether the request ctx belongs to came over HTTPS,
+// to this server or to a trusted proxy that said so: the pages mark their
+// session cookie Secure then.
+func ViaHTTPS(ctx context.Context) bool {
+	c, ok := ctx.Value(clientKey).(*client)
+	return ok && c.https
+}
+
+// AllowRegistration counts a registration against the request's client,
+// as POST /register does (REGISTER_MAX_PER_CLIENT), and returns the 429
+// to answer when it has made too many; the sign-up page calls it, so that
+// it is no way around the limit.
+func AllowRegistration(ctx context.Context) error {
+	c, ok := ctx.Value(clientKey).(*client)
+	if !ok {
+		return nil
+	}
+	return c.server.allowRegistration(c.key)
+}
+
+// routeUI sends the pages (Deps.UI) their paths, /app and everything under
+// /app/, and redirects GET / there: inside the API's middleware, so that
+// request ids, logs, limits and common headers apply to pages too, but in
+// front of the API's router, whose route table is the API's alone (the
+// OpenAPI document describes every route of it).
+func (s *Server) routeUI(next http.Handler) http.Handler {
+	if s.UI == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			NameRoute(r.Context(), "/")
+			http.Redirect(w, r, "/app/", http.StatusSeeOther)
+		case isUIPath(r.URL.Path):
+			s.UI.ServeHTTP(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// isUIPath reports whether path is the UI's.
+func isUIPath(path string) bool { return path == "/app" || strings.HasPrefix(path, "/app/") }
 
 // commonHeaders sets the headers every answer carries. An answer to a
 // request with credentials is never stored by a cache, whatever it is (an

@@ -42,6 +42,16 @@ type Deps struct {
 	// CORSOrigins are the origins that browsers may call the API from
 	// (exact, such as https://jobs.example.com); none: CORS is off.
 	CORSOrigins []string
+	// UI serves the pages (package web, which this package does not
+	// import): /app and everything under /app/, with GET / redirected
+	// there (see routeUI). Nil: no pages, and those paths are the API's
+	// 404s. When it is an ErrorPageWriter, the errors of its paths are its
+	// pages.
+	UI http.Handler
+	// MetricsElsewhere keeps /metrics off the API's port: the registry is
+	// served on a listener of its own (METRICS_ADDR), which need not be
+	// public.
+	MetricsElsewhere bool
 }
 
 // Limits are the server's timeouts and caps. A zero timeout or header cap
@@ -128,6 +138,7 @@ type Server struct {
 	// writes, reads and registrations limit each client's requests of
 	// each kind; nil: no limit.
 	writes, reads, registrations *clientLimiter
+	requests                     *requestMetrics
 }
 
 // NewServer returns a server with every route registered.
@@ -136,8 +147,12 @@ func NewServer(deps Deps) *Server {
 		deps.Logger = slog.Default()
 	}
 	deps.Limits = deps.Limits.withDefaults()
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
 	s := &Server{Deps: deps, router: mux.NewRouter(), writes: newClientLimiter(deps.Limits.WriteRate, deps.Limits.WriteBurst),
 		reads: newClientLimiter(deps.Limits.ReadRate, deps.Limits.ReadBurst), registrations: newRegisterLimiter(deps.Limits.RegisterPerClient)}
+	s.requests = newRequestMetrics(deps.Metrics)
 	s.routes()
 	s.server = &http.Server{
 		Handler:           s.Handler(),
@@ -159,25 +174,27 @@ func (s *Server) routes() {
 	r := s.router
 	r.HandleFunc("/register", s.handleRegister).Methods(http.MethodPost)
 	r.HandleFunc("/login", s.handleLogin).Methods(http.MethodPost)
-	r.HandleFunc("/me", s.authenticated(s.handleMe)).Methods(http.MethodGet)
+	r.HandleFunc("/me", s.authenticated(s.handleMe)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/jobs", s.authenticated(s.handlePostJob)).Methods(http.MethodPost)
-	r.HandleFunc("/jobs", s.maybeAuthenticated(s.handleListJobs)).Methods(http.MethodGet)
-	r.HandleFunc("/jobs/{id}", s.maybeAuthenticated(s.handleGetJob)).Methods(http.MethodGet)
+	r.HandleFunc("/jobs", s.maybeAuthenticated(s.handleListJobs)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/jobs/{id}", s.maybeAuthenticated(s.handleGetJob)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/jobs/{id}", s.authenticated(s.handlePatchJob)).Methods(http.MethodPatch)
 	r.HandleFunc("/jobs/{id}", s.authenticated(s.handlePutJob)).Methods(http.MethodPut)
 	r.HandleFunc("/jobs/{id}", s.authenticated(s.handleDeleteJob)).Methods(http.MethodDelete)
-	r.HandleFunc("/jobs/{id}/history", s.authenticated(s.handleJobHistory)).Methods(http.MethodGet)
+	r.HandleFunc("/jobs/{id}/history", s.authenticated(s.handleJobHistory)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/jobs/{id}/apply", s.authenticated(s.handleApply)).Methods(http.MethodPost).Name(routeApply)
-	r.HandleFunc("/jobs/{id}/applications", s.authenticated(s.handleJobApplications)).Methods(http.MethodGet)
-	r.HandleFunc("/applications/{id}", s.authenticated(s.handleGetApplication)).Methods(http.MethodGet)
-	r.HandleFunc("/applications/{id}/resume", s.authenticated(s.handleGetResume)).Methods(http.MethodGet)
-	r.HandleFunc("/me/applications", s.authenticated(s.handleMyApplications)).Methods(http.MethodGet)
-	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
-	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
-	r.HandleFunc("/openapi.yaml", s.handleOpenAPI).Methods(http.MethodGet)
-	r.HandleFunc("/docs", s.handleDocs).Methods(http.MethodGet)
-	r.HandleFunc("/docs/redoc.standalone.js", s.handleDocsScript).Methods(http.MethodGet)
+	r.HandleFunc("/jobs/{id}/applications", s.authenticated(s.handleJobApplications)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/applications/{id}", s.authenticated(s.handleGetApplication)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/applications/{id}/resume", s.authenticated(s.handleGetResume)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/me/applications", s.authenticated(s.handleMyApplications)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
+	if !s.MetricsElsewhere {
+		r.Handle("/metrics", s.MetricsHandler()).Methods(http.MethodGet, http.MethodHead)
+	}
+	r.HandleFunc("/openapi.yaml", s.handleOpenAPI).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/docs", s.handleDocs).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/docs/redoc.standalone.js", s.handleDocsScript).Methods(http.MethodGet, http.MethodHead)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, errNoRoute)
@@ -186,20 +203,17 @@ func (s *Server) routes() {
 	// Bodies are capped once a route is known, so that an upload route can
 	// have a larger cap than the JSON ones.
 	r.Use(s.limitBody)
+	r.Use(nameRoute)
 }
 
-// metricsHandler serves the registry in Prometheus's text format.
-func (s *Server) metricsHandler() http.Handler {
-	reg := s.Metrics
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)})
+// MetricsHandler serves the registry in Prometheus's text format.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)})
 }
 
 // Handler is the API with its middleware, for tests and for the server.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(s.requestID(s.logRequests(s.commonHeaders(s.cors(s.capHeaders(s.limitRate(s.router)))))))
+	return s.recoverPanics(s.requestID(s.identifyClient(s.requests.measure(s.logRequests(s.commonHeaders(s.cors(s.capHeaders(s.limitRate(s.routeUI(s.router))))))))))
 }
 
 // Open starts listening on addr (":0" picks a free port) and serves in the

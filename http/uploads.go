@@ -59,3 +59,12 @@ func uploadSize(r *http.Request) int64 {
 	}
 	return maxApplyBody
 }
+
+// ReserveUpload takes room in the process's upload budget for r's body,
+// as POST /jobs/{id}/apply does, and returns what gives it back: the apply
+// form of the pages (package web) shares the budget, so that uploads
+// through either stay within it together. It waits up to uploadWait, then
+// refuses with a 503-kind error.
+func ReserveUpload(ctx context.Context, r *http.Request) (release func(), err error) {
+	return uploads.reserve(ctx, uploadSize(r))
+}

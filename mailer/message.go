@@ -48,7 +48,9 @@ const (
 )
 
 // Compose builds the email to the recruiter. from is the sender address
-// (MAIL_FROM) and baseURL the public address of the API, for the link.
+// (MAIL_FROM) and baseURL the public address of the service, for the link
+// to the application's page (/app/applications/{id}), where the recruiter
+// signs in if need be and reads it, resume included.
 //
 // The Message-ID is derived from the application id, so that a mail sent
 // twice (after a crash between the server's acceptance and its record)
@@ -84,7 +86,7 @@ func Compose(from, baseURL string, a Application) (*gomail.Msg, error) {
 		ApplicantName:  a.ApplicantName,
 		ApplicantEmail: a.ApplicantEmail,
 		Cover:          firstLines(a.CoverLetter),
-		Link:           strings.TrimRight(baseURL, "/") + "/applications/" + a.ID.String(),
+		Link:           strings.TrimRight(baseURL, "/") + "/app/applications/" + a.ID.String(),
 		SubmittedAt:    a.SubmittedAt.UTC().Format("2006-01-02 15:04 UTC"),
 	}
 	if a.Resume != nil {

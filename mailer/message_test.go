@@ -80,14 +80,14 @@ func TestComposeContentAndAttachment(t *testing.T) {
 		byType[p.contentType] = p
 	}
 	text, html, pdf := string(byType["text/plain"].body), string(byType["text/html"].body), byType["application/pdf"]
-	is.True(strings.Contains(text, "Bob Seeker <bob@example.com>"))                           // the applicant, in text
-	is.True(strings.Contains(text, "I write Go."))                                            // the cover letter's first lines
-	is.True(!strings.Contains(text, "Line six"))                                              // not all of it
-	is.True(strings.Contains(text, "https://jobs.example/applications/"+a.ID.String()))       // a link to the application
-	is.True(strings.Contains(html, "Bob Seeker"))                                             // the applicant, in HTML
-	is.True(strings.Contains(html, `href="https://jobs.example/applications/`+a.ID.String())) // the link, in HTML
-	is.Equal(pdf.body, a.Resume.Data)                                                         // the resume, attached as it was
-	is.True(strings.Contains(pdf.disposition, "cv.pdf"))                                      // under its name
+	is.True(strings.Contains(text, "Bob Seeker <bob@example.com>"))                               // the applicant, in text
+	is.True(strings.Contains(text, "I write Go."))                                                // the cover letter's first lines
+	is.True(!strings.Contains(text, "Line six"))                                                  // not all of it
+	is.True(strings.Contains(text, "https://jobs.example/app/applications/"+a.ID.String()))       // a link to the application
+	is.True(strings.Contains(html, "Bob Seeker"))                                                 // the applicant, in HTML
+	is.True(strings.Contains(html, `href="https://jobs.example/app/applications/`+a.ID.String())) // the link, in HTML
+	is.Equal(pdf.body, a.Resume.Data)                                                             // the resume, attached as it was
+	is.True(strings.Contains(pdf.disposition, "cv.pdf"))                                          // under its name
 }
 
 func TestComposeWithoutResume(t *testing.T) {

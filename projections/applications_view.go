@@ -88,6 +88,20 @@ func (v ApplicationsView) Get(ctx context.Context, id uuid.UUID) (ApplicationRow
 	return a, nil
 }
 
+// ForApplicantAndJob returns an applicant's application to a live job:
+// the job's page shows an applicant the one they made. A job seeker makes
+// at most one per job (application_claims).
+func (v ApplicationsView) ForApplicantAndJob(ctx context.Context, applicantID, jobID uuid.UUID) (ApplicationRow, error) {
+	a, err := scanApplication(v.pool.QueryRow(ctx, applicationSelect+` WHERE a.job_id = $1 AND a.applicant_id = $2 LIMIT 1`, jobID, applicantID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ApplicationRow{}, errNoSuchApplication
+	}
+	if err != nil {
+		return ApplicationRow{}, fmt.Errorf("read application: %w", err)
+	}
+	return a, nil
+}
+
 // ListForJob returns one page of a job's applications, newest first.
 func (v ApplicationsView) ListForJob(ctx context.Context, jobID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
 	return v.list(ctx, "a.job_id", jobID, limit, after)

@@ -218,6 +218,7 @@ applied at start.`, stderr)
 		cfg.HTTPAddr = *addr
 	}
 	log := newLogger(cfg, stderr)
+	app.Version = buildVersion()
 	a := app.New(cfg, log)
 	if err := a.Run(ctx); err != nil {
 		return err

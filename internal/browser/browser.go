@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -81,7 +82,15 @@ func Start(ctx context.Context, o Options) (tab context.Context, cancel context.
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
-	cancel = func() { cancelTab(); cancelAlloc() }
+	// Closing the browser, rather than killing it, lets it remove its
+	// temporary profile.
+	cancel = func() {
+		closing, stop := context.WithTimeout(tab, 10*time.Second)
+		defer stop()
+		_ = chromedp.Cancel(closing) // then killed below, if it did not close in time
+		cancelTab()
+		cancelAlloc()
+	}
 	if err := chromedp.Do(tab); err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("start %s: %w", path, err)
