@@ -522,8 +522,8 @@ func TestRouting(t *testing.T) {
 	tests := []struct {
 		method, path, allow string
 	}{
-		{http.MethodDelete, "/me", "GET"},
-		{http.MethodPost, "/me", "GET"},
+		{http.MethodDelete, "/me", "GET, HEAD"},
+		{http.MethodPost, "/me", "GET, HEAD"},
 		{http.MethodGet, "/register", "POST"},
 		{http.MethodPut, "/login", "POST"},
 	}

@@ -205,7 +205,7 @@ func TestCORS(t *testing.T) {
 		s := startService(t, nil)
 		res := preflight(s, "https://app.example.com", http.MethodPost)
 		problemOf(t, res, http.StatusMethodNotAllowed) // the router's answer to OPTIONS, as without CORS
-		is.Equal(res.header.Values("Allow"), []string{"GET, POST"})
+		is.Equal(res.header.Values("Allow"), []string{"GET, HEAD, POST"})
 		noCORS(t, res)
 		res = s.do(http.MethodGet, "/jobs", nil, "Origin", "https://app.example.com")
 		is.Equal(res.status, http.StatusOK)

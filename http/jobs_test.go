@@ -1564,12 +1564,12 @@ func TestJobsMethodNotAllowed(t *testing.T) {
 		method, path string
 		allow        []string
 	}{
-		{http.MethodPost, "/jobs/" + id, []string{"DELETE", "GET", "PATCH", "PUT"}},
-		{http.MethodPost, "/jobs/not-a-uuid", []string{"DELETE", "GET", "PATCH", "PUT"}},
-		{http.MethodDelete, "/jobs", []string{"GET", "POST"}},
-		{http.MethodPut, "/jobs", []string{"GET", "POST"}},
-		{http.MethodPost, "/jobs/" + id + "/history", []string{"GET"}},
-		{http.MethodDelete, "/jobs/" + id + "/history", []string{"GET"}},
+		{http.MethodPost, "/jobs/" + id, []string{"DELETE", "GET", "HEAD", "PATCH", "PUT"}},
+		{http.MethodPost, "/jobs/not-a-uuid", []string{"DELETE", "GET", "HEAD", "PATCH", "PUT"}},
+		{http.MethodDelete, "/jobs", []string{"GET", "HEAD", "POST"}},
+		{http.MethodPut, "/jobs", []string{"GET", "HEAD", "POST"}},
+		{http.MethodPost, "/jobs/" + id + "/history", []string{"GET", "HEAD"}},
+		{http.MethodDelete, "/jobs/" + id + "/history", []string{"GET", "HEAD"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {

@@ -47,19 +47,15 @@ func TestIfMatchOtherTags(t *testing.T) {
 func TestMethodNotAllowedAllowLine(t *testing.T) {
 	s := startService(t, nil)
 	for _, tt := range []struct{ method, path, allow string }{
-		{http.MethodDelete, "/jobs", "GET, POST"},
-		{http.MethodHead, "/jobs", "GET, POST"},
-		{http.MethodOptions, "/jobs", "GET, POST"},
-		{http.MethodPost, "/jobs/0190d6a4-7b1c-7c3e-9f00-123456789abc", "DELETE, GET, PATCH, PUT"},
+		{http.MethodDelete, "/jobs", "GET, HEAD, POST"},
+		{http.MethodOptions, "/jobs", "GET, HEAD, POST"},
+		{http.MethodPost, "/jobs/0190d6a4-7b1c-7c3e-9f00-123456789abc", "DELETE, GET, HEAD, PATCH, PUT"},
 		{http.MethodGet, "/jobs/0190d6a4-7b1c-7c3e-9f00-123456789abc/apply", "POST"},
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			is := is.New(t)
 			res := s.do(tt.method, tt.path, nil)
-			if tt.method != http.MethodHead {
-				problemOf(t, res, http.StatusMethodNotAllowed)
-			}
-			is.Equal(res.status, http.StatusMethodNotAllowed)
+			problemOf(t, res, http.StatusMethodNotAllowed)
 			is.Equal(res.header.Values("Allow"), []string{tt.allow}) // one line, every method of the path
 		})
 	}
@@ -139,4 +135,20 @@ func TestInvisibleCharactersAreRefused(t *testing.T) {
 	res = jobsCall(t, s, http.MethodPatch, "/jobs/"+job.ID, owner.token, map[string]any{"title": "Visible\u202E " + marker})
 	is.Equal(problemOf(t, res, http.StatusUnprocessableEntity).fields(), []string{"title"})
 	jobsUnchanged(t, s, job.ID, owner.token, 1)
+}
+
+// TestHeadIsGetWithoutABody checks that HEAD works wherever GET does: the
+// same status and headers as GET, and no body.
+func TestHeadIsGetWithoutABody(t *testing.T) {
+	s := startService(t, nil)
+	for _, path := range []string{"/jobs", "/healthz", "/readyz", "/openapi.yaml", "/docs", "/metrics", "/jobs/0190d6a4-7b1c-7c3e-9f00-123456789abc", "/me"} {
+		t.Run(path, func(t *testing.T) {
+			is := is.New(t)
+			get := s.do(http.MethodGet, path, nil)
+			head := s.do(http.MethodHead, path, nil)
+			is.Equal(head.status, get.status)                                         // the same status
+			is.Equal(head.header.Get("Content-Type"), get.header.Get("Content-Type")) // the same headers
+			is.Equal(len(head.body), 0)                                               // and no body
+		})
+	}
 }
