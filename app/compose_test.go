@@ -101,3 +101,62 @@ func TestNothingPointsOutsideTheRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Every image is pinned to an exact version, so that what runs is what was
+// tested; the metrics listener is reachable only on compose's network; the
+// observability profile scrapes the processes that serve metrics.
+func TestComposeIsPinnedAndObservable(t *testing.T) {
+	is := is.New(t)
+	raw, err := os.ReadFile("../docker-compose.yml")
+	is.NoErr(err)
+	var compose struct {
+		Services map[string]struct {
+			Image       string            `yaml:"image"`
+			Build       any               `yaml:"build"`
+			Ports       []string          `yaml:"ports"`
+			Profiles    []string          `yaml:"profiles"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	is.NoErr(yaml.Unmarshal(raw, &compose))
+	// name:1.2.3, v1.2.3, 1.2.3-bookworm; PostgreSQL's releases have two
+	// numbers (15.15), where golang:1.26 would float over releases.
+	exact := regexp.MustCompile(`^[a-z0-9./-]+:v?\d+\.\d+\.\d+(-[a-z0-9]+)?$|^postgres:\d+\.\d+(-[a-z0-9]+)?$`)
+	for name, svc := range compose.Services {
+		if svc.Build != nil {
+			continue // the job board itself, built from the Dockerfile
+		}
+		if !exact.MatchString(svc.Image) {
+			t.Errorf("service %s: image %q is not pinned to an exact version", name, svc.Image)
+		}
+	}
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	is.NoErr(err)
+	for _, line := range strings.Split(string(dockerfile), "\n") {
+		if from, ok := strings.CutPrefix(line, "FROM "); ok {
+			image := strings.Fields(from)[0]
+			if image != "scratch" && !exact.MatchString(image) {
+				t.Errorf("Dockerfile: image %q is not pinned to an exact version", image)
+			}
+		}
+	}
+
+	var targets []string
+	for _, name := range []string{"api", "worker"} {
+		svc := compose.Services[name]
+		addr := svc.Environment["METRICS_ADDR"]
+		is.True(addr != "") // metrics on a listener of their own
+		for _, p := range svc.Ports {
+			is.True(!strings.HasSuffix(p, addr)) // which is not published
+		}
+		targets = append(targets, name+addr)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		is.Equal(compose.Services[name].Profiles, []string{"observability"}) // only with the profile
+	}
+	prom, err := os.ReadFile("../deploy/prometheus/prometheus.yml")
+	is.NoErr(err)
+	for _, target := range targets {
+		is.True(strings.Contains(string(prom), `"`+target+`"`)) // Prometheus scrapes each process's metrics listener
+	}
+}

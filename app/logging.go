@@ -31,4 +31,3 @@ func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
-
