@@ -3,21 +3,17 @@ package http_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"maps"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 
 	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/internal/testapp"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
 
@@ -29,7 +25,7 @@ func TestMain(m *testing.M) { testdb.Main(m, &db) }
 
 // jwtSecret is the secret the services under test sign tokens with, so that
 // tests can forge tokens that differ from a real one in one way only.
-const jwtSecret = "end-to-end tests' secret, at least 32 bytes long"
+const jwtSecret = testapp.JWTSecret
 
 // service is one running job board, started in-process as cmd/jobboard
 // starts it.
@@ -39,7 +35,7 @@ type service struct {
 	app    *app.App
 	db     *testdb.DB // the database it runs on
 	client *http.Client
-	logs   *lockedBuffer
+	logs   *testapp.LockedBuffer
 }
 
 // startService runs the job board on the package's database with a test
@@ -52,49 +48,18 @@ func startService(t *testing.T, env map[string]string) *service {
 // startServiceOn runs the job board on database on.
 func startServiceOn(t *testing.T, on *testdb.DB, env map[string]string) *service {
 	t.Helper()
-	is := is.New(t)
-	is.Helper()
-	vars := map[string]string{
-		"DATABASE_URL":         on.URL,
-		"MIGRATE_DATABASE_URL": on.OwnerURL,
-		"HTTP_ADDR":            "127.0.0.1:0",
-		"BCRYPT_COST":          "4",
-		"JWT_SECRET":           jwtSecret,
-		// Without SMTP_URL, mails about applications go here.
-		"MAIL_DIR": t.TempDir(),
-		// Every package of the test run shares the two cores, under the
-		// race detector; a write's wait for its projections can then pass
-		// the 5 s default. These tests are about behaviour, so they give it
-		// room.
-		"CONSISTENCY_TIMEOUT": "30s",
-	}
-	maps.Copy(vars, env)
-	cfg, err := app.ConfigFromEnv(func(name string) string { return vars[name] })
-	is.NoErr(err) // the test configuration is valid
-
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := app.New(cfg, logger)
-	// The context ends before the cleanup closes the app, as the signal
-	// context of cmd/jobboard does before it closes the app.
-	is.NoErr(a.Run(t.Context())) // the service starts
+	a := testapp.Start(t, on, env)
 	s := &service{
 		t:      t,
-		url:    "http://" + a.Server.Addr(),
-		app:    a,
+		url:    a.URL,
+		app:    a.App,
 		db:     on,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}},
-		logs:   logs,
+		logs:   a.Logs,
 	}
-	t.Cleanup(func() {
-		s.client.CloseIdleConnections()
-		if err := a.Close(); err != nil {
-			t.Errorf("close the service: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service log:\n%s", logs.String())
-		}
-	})
+	// Cleanups run last first: the client lets go of its connections
+	// before the service stops.
+	t.Cleanup(s.client.CloseIdleConnections)
 	return s
 }
 
@@ -265,29 +230,7 @@ func problemOf(t *testing.T, res response, status int) problem {
 }
 
 // uniqueEmail returns an address no other test uses.
-func uniqueEmail(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b) + "@example.com"
-}
-
-// lockedBuffer is a buffer that many goroutines may write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func uniqueEmail(prefix string) string { return testapp.UniqueEmail(prefix) }
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, cond func() bool) bool {

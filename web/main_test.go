@@ -2,24 +2,18 @@ package web_test
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"log/slog"
-	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/matryer/is"
-
 	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/internal/testapp"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
 
@@ -35,41 +29,15 @@ type service struct {
 	t    *testing.T
 	url  string
 	app  *app.App
-	logs *lockedBuffer
+	logs *testapp.LockedBuffer
 }
 
 // startService runs the job board on the package's database with a test
 // configuration that env overrides, and stops it when the test ends.
 func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
-	is := is.New(t)
-	vars := map[string]string{
-		"DATABASE_URL":         db.URL,
-		"MIGRATE_DATABASE_URL": db.OwnerURL,
-		"HTTP_ADDR":            "127.0.0.1:0",
-		"BCRYPT_COST":          "4",
-		"JWT_SECRET":           "the web pages' tests' secret, 32 bytes or more",
-		"MAIL_DIR":             t.TempDir(),
-		// The race detector and the other test packages share the cores:
-		// these tests are about behaviour, so writes get room to wait.
-		"CONSISTENCY_TIMEOUT": "30s",
-	}
-	maps.Copy(vars, env)
-	cfg, err := app.ConfigFromEnv(func(name string) string { return vars[name] })
-	is.NoErr(err) // the test configuration is valid
-	logs := &lockedBuffer{}
-	a := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	is.NoErr(a.Run(t.Context())) // the service starts
-	s := &service{t: t, url: "http://" + a.Server.Addr(), app: a, logs: logs}
-	t.Cleanup(func() {
-		if err := a.Close(); err != nil {
-			t.Errorf("close the service: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service log:\n%s", logs.String())
-		}
-	})
-	return s
+	a := testapp.Start(t, db, env)
+	return &service{t: t, url: a.URL, app: a.App, logs: a.Logs}
 }
 
 // browser is one person's browser: its own cookies, and redirects shown
@@ -227,26 +195,4 @@ func problemText(body string) string {
 }
 
 // uniqueEmail returns an address no other test uses.
-func uniqueEmail(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b) + "@example.com"
-}
-
-// lockedBuffer is a buffer that many goroutines may write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func uniqueEmail(prefix string) string { return testapp.UniqueEmail(prefix) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,13 +10,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/matryer/is"
 
+	"github.com/jobboard/jobboard/internal/testapp"
 	"github.com/jobboard/jobboard/internal/testdb"
 	"github.com/jobboard/jobboard/postgres"
 )
@@ -32,22 +31,7 @@ func env(vars ...string) func(string) string {
 }
 
 // lockedBuffer collects what a running command writes from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = testapp.LockedBuffer
 
 // runCommand runs the program with args and returns its exit code and
 // output.

@@ -3,18 +3,15 @@ package browsertest
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/internal/testapp"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
 
@@ -29,49 +26,26 @@ func TestMain(m *testing.M) { testdb.Main(m, &db) }
 type service struct {
 	url    string
 	client *http.Client
-	logs   *lockedBuffer
+	logs   *testapp.LockedBuffer
 }
 
 // startService runs the job board on the package's database until t ends.
 func startService(t *testing.T) *service {
 	t.Helper()
-	vars := map[string]string{
-		"DATABASE_URL":         db.URL,
-		"MIGRATE_DATABASE_URL": db.OwnerURL,
-		// 127.0.0.1, not localhost: the cross-origin test serves its
-		// forged page from localhost, another site.
-		"HTTP_ADDR":   "127.0.0.1:0",
-		"BCRYPT_COST": "4",
-		"JWT_SECRET":  "browser tests' secret, at least 32 bytes long",
-		"MAIL_DIR":    t.TempDir(),
-		// The browser tests share the machine with every other package of
-		// the run, under the race detector: give a write's wait for its
-		// projections room, as the API's tests do.
-		"CONSISTENCY_TIMEOUT": "30s",
-	}
-	cfg, err := app.ConfigFromEnv(func(name string) string { return vars[name] })
-	if err != nil {
-		t.Fatalf("the test configuration: %v", err)
-	}
-	logs := &lockedBuffer{}
-	a := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if err := a.Run(t.Context()); err != nil {
-		t.Fatalf("start the service: %v", err)
-	}
+	// The service listens on 127.0.0.1, not localhost: the cross-origin
+	// test serves its forged page from localhost, another site. Every
+	// journey runs on this one service, side by side; it logs at info
+	// level, so that the log shown when one fails is not buried in every
+	// journey's debug lines.
+	a := testapp.Start(t, db, map[string]string{"LOG_LEVEL": "info"})
 	s := &service{
-		url:    "http://" + a.Server.Addr(),
+		url:    a.URL,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}},
-		logs:   logs,
+		logs:   a.Logs,
 	}
-	t.Cleanup(func() {
-		s.client.CloseIdleConnections()
-		if err := a.Close(); err != nil {
-			t.Errorf("close the service: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service log:\n%s", logs.String())
-		}
-	})
+	// Cleanups run last first: the client lets go of its connections
+	// before the service stops.
+	t.Cleanup(s.client.CloseIdleConnections)
 	return s
 }
 
@@ -286,11 +260,7 @@ func (s *service) myApplications(t *testing.T, token string) []apiApplication {
 }
 
 // uniqueEmail returns an address no other test uses.
-func uniqueEmail(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b) + "@example.com"
-}
+func uniqueEmail(prefix string) string { return testapp.UniqueEmail(prefix) }
 
 // marker returns a random word of lower-case letters that no other test's
 // data holds: put in a title or a location, it keeps a search to the
@@ -302,22 +272,4 @@ func marker() string {
 		b[i] = 'a' + b[i]%26
 	}
 	return "zq" + string(b)
-}
-
-// lockedBuffer is a buffer that many goroutines may write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
