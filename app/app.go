@@ -45,6 +45,9 @@ type App struct {
 	Server  *jbhttp.Server
 	// Metrics is the process's Prometheus registry, served at /metrics.
 	Metrics *prometheus.Registry
+	// Replicas are the read replicas (DATABASE_READ_URLS) an API process
+	// reads from; nil without any.
+	Replicas *postgres.Replicas
 
 	router *message.Router
 	pprof  *http.Server
@@ -130,8 +133,19 @@ func (a *App) Run(ctx context.Context) (err error) {
 		// The pages and the API run the same commands over the same views:
 		// one set of each, so that they share the account cache and every
 		// limit the commands keep.
-		cmds := commands.New(a.Store, a.Pool, a.Tracker, passwords, a.cfg.LoginLimits)
-		users, jobs, applications := projections.NewUsersView(a.Pool), projections.NewJobsView(a.Pool), projections.NewApplicationsView(a.Pool)
+		var reads projections.Reader = a.Pool
+		var waiter commands.Waiter = a.Tracker
+		if len(a.cfg.DatabaseReadURLs) > 0 {
+			if a.Replicas, err = postgres.OpenReplicas(ctx, a.Pool, a.cfg.DatabaseReadURLs,
+				postgres.ReplicaOptions{MaxLag: a.cfg.ReplicaMaxLag, Log: a.log}); err != nil {
+				return err
+			}
+			a.Metrics.MustRegister(newReplicasCollector(a.Replicas))
+			reads = a.Replicas.Reads()
+			waiter = replicatedWaiter{a.Tracker, a.Replicas}
+		}
+		cmds := commands.New(a.Store, a.Pool, waiter, passwords, a.cfg.LoginLimits)
+		users, jobs, applications := projections.NewUsersView(reads), projections.NewJobsView(reads), projections.NewApplicationsView(reads)
 		ui, err := web.New(web.Deps{
 			Commands: cmds, Users: users, Jobs: jobs, Applications: applications,
 			SessionSecret: a.cfg.JWTSecret, BaseURL: a.cfg.Mail.BaseURL, Logger: a.log,
@@ -315,6 +329,7 @@ func (a *App) Close() error {
 	if a.metrics != nil {
 		a.metrics.Close()
 	}
+	a.Replicas.Close()
 	if a.pprof != nil {
 		a.pprof.Close()
 	}
@@ -337,4 +352,22 @@ func (a *App) Close() error {
 		a.Pool.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// replicatedWaiter is the write's wait when reads go to replicas: the
+// projections have applied its events on the primary, and then the
+// replicas have replayed that, or can no longer serve reads (see
+// postgres.Replicas).
+type replicatedWaiter struct {
+	tracker  *projections.Tracker
+	replicas *postgres.Replicas
+}
+
+func (w replicatedWaiter) WaitFor(ctx context.Context, cp eventstore.Checkpoint, names ...string) error {
+	if err := w.tracker.WaitFor(ctx, cp, names...); err != nil {
+		return err
+	}
+	// Now is after the projections' commit: waiting from it waits a little
+	// longer than needed, never less.
+	return w.replicas.WaitReplayed(ctx, time.Now())
 }

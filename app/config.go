@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/commands"
 	jbhttp "github.com/jobboard/jobboard/http"
@@ -98,6 +99,13 @@ type Config struct {
 	// PprofAddr, when set, is a loopback address where the Go runtime's
 	// profiles are served (net/http/pprof), for finding where CPU goes.
 	PprofAddr string
+	// DatabaseReadURLs are PostgreSQL streaming replicas of DatabaseURL's
+	// server, as the service's role: the API's reads go to them while they
+	// are at most ReplicaMaxLag behind (postgres.Replicas).
+	DatabaseReadURLs []string
+	// ReplicaMaxLag is how far behind the primary a replica may be and
+	// still serve reads, and so the longest a write waits for one.
+	ReplicaMaxLag time.Duration
 	// MetricsAddr, when set, is where /metrics, /healthz and /readyz are
 	// served on a listener of their own (then /metrics is not on the API's
 	// port): for Prometheus and probes, which need not reach the public
@@ -157,6 +165,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	durationVar(&c.ConsistencyTimeout, "CONSISTENCY_TIMEOUT", 5*time.Second)
 	durationVar(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", 15*time.Second)
 	durationVar(&c.IdlePoll, "SUBSCRIBER_IDLE_POLL", 250*time.Millisecond)
+	durationVar(&c.ReplicaMaxLag, "REPLICA_MAX_LAG", time.Second)
+	if v := getenv("DATABASE_READ_URLS"); v != "" {
+		for i, u := range strings.Split(v, ",") {
+			u = strings.TrimSpace(u)
+			// Not the URL itself in the error: it may hold a password.
+			if _, err := pgxpool.ParseConfig(u); err != nil || u == "" {
+				errs = append(errs, fmt.Errorf("DATABASE_READ_URLS: entry %d is not a PostgreSQL URL", i+1))
+				continue
+			}
+			c.DatabaseReadURLs = append(c.DatabaseReadURLs, u)
+		}
+	}
 
 	durationVar(&c.LoginLimits.Window, "LOGIN_FAILURE_WINDOW", 15*time.Minute)
 	c.Mail.SMTPURL = getenv("SMTP_URL")

@@ -11,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jobboard/jobboard/postgres"
 )
 
 // Version is the build's version, set by cmd/jobboard (from -ldflags or
@@ -206,4 +208,47 @@ func buildInfo(role Role) prometheus.Collector {
 	}, []string{"version", "go_version", "role"})
 	g.WithLabelValues(Version, runtime.Version(), string(role)).Set(1)
 	return g
+}
+
+// replicasCollector reports each read replica's state, as this process
+// sees it.
+type replicasCollector struct {
+	r                       *postgres.Replicas
+	up, serving, lag, reads *prometheus.Desc
+}
+
+func newReplicasCollector(r *postgres.Replicas) *replicasCollector {
+	labels := []string{"replica"}
+	return &replicasCollector{
+		r:       r,
+		up:      prometheus.NewDesc("jobboard_replica_up", "1 when the read replica answers.", labels, nil),
+		serving: prometheus.NewDesc("jobboard_replica_serving", "1 when the read replica serves reads (it answers and is within REPLICA_MAX_LAG).", labels, nil),
+		lag: prometheus.NewDesc("jobboard_replica_lag_seconds",
+			"How long ago the primary was at a WAL position the replica has replayed, as this process last saw it.", labels, nil),
+		reads: prometheus.NewDesc("jobboard_db_reads_total",
+			"The API's reads, by the server that served them: a replica, or the primary when no replica was fresh.", []string{"server"}, nil),
+	}
+}
+
+func (c *replicasCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.up
+	ch <- c.serving
+	ch <- c.lag
+	ch <- c.reads
+}
+
+func (c *replicasCollector) Collect(ch chan<- prometheus.Metric) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, s := range c.r.States() {
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b(s.Up), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.serving, prometheus.GaugeValue, b(s.Serving), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, s.LagSeconds, s.Name)
+		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(s.Reads), s.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(c.r.PrimaryReads()), "primary")
 }

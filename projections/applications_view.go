@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/domain"
 )
@@ -46,10 +45,10 @@ type ApplicationPage struct {
 
 // ApplicationsView reads the applications read model, and the resumes
 // stored beside the log.
-type ApplicationsView struct{ pool *pgxpool.Pool }
+type ApplicationsView struct{ pool Reader }
 
 // NewApplicationsView returns a view over pool.
-func NewApplicationsView(pool *pgxpool.Pool) ApplicationsView { return ApplicationsView{pool: pool} }
+func NewApplicationsView(pool Reader) ApplicationsView { return ApplicationsView{pool: pool} }
 
 // Every query joins the live jobs: an application of a deleted job is no
 // longer shown to anyone.

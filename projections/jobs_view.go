@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/domain"
 )
@@ -62,10 +61,10 @@ type JobPage struct {
 }
 
 // JobsView reads the jobs read model.
-type JobsView struct{ pool *pgxpool.Pool }
+type JobsView struct{ pool Reader }
 
 // NewJobsView returns a view over pool.
-func NewJobsView(pool *pgxpool.Pool) JobsView { return JobsView{pool: pool} }
+func NewJobsView(pool Reader) JobsView { return JobsView{pool: pool} }
 
 const jobColumns = `id, recruiter_id, title, description, company, location, employment_type, remote,
 salary_min, salary_max, salary_currency, status, created_at, updated_at, version, application_count`

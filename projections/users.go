@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
@@ -55,10 +54,10 @@ type User struct {
 }
 
 // UsersView reads the users read model.
-type UsersView struct{ pool *pgxpool.Pool }
+type UsersView struct{ pool Reader }
 
 // NewUsersView returns a view over pool.
-func NewUsersView(pool *pgxpool.Pool) UsersView { return UsersView{pool: pool} }
+func NewUsersView(pool Reader) UsersView { return UsersView{pool: pool} }
 
 // Get returns the account with id.
 func (v UsersView) Get(ctx context.Context, id uuid.UUID) (User, error) {
