@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobboard/jobboard/internal/pgcluster"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
 
@@ -33,24 +34,42 @@ func TestMain(m *testing.M) { testdb.Main(m, &db) }
 // be accepted by the others, since a client's requests land on any of them.
 const jwtSecret = "multi-process test secret, at least 32 bytes long"
 
-// topology is the databases the processes run against. It is apart from
-// the processes so that read replicas, once the service reads from them
-// (DATABASE_READ_URLS, issue 16 part 1), are one field here: the load and
-// the checks do not change, and must hold just the same.
+// topology is the databases the processes run against, apart from the
+// processes so that the load and the checks are the same whatever serves
+// the reads: they must hold just the same with the API processes reading
+// from a streaming replica (DATABASE_READ_URLS, issue 16) as on the
+// primary alone.
 type topology struct {
+	// primary is the database every write goes to, and every read when
+	// readURLs is empty. Its Owner pool is what the checks read the log,
+	// the deliveries and the checkpoints through.
 	primary *testdb.DB
-	// readURLs are the replicas the API processes read from; none yet.
+	// readURLs are the replicas the API processes read from (none: the
+	// primary serves the reads), as the service's role; maxLag is their
+	// REPLICA_MAX_LAG.
 	readURLs []string
+	maxLag   time.Duration
+	// replica is the server behind readURLs, when the test started it:
+	// the load pauses its replay.
+	replica *pgcluster.Cluster
 }
 
 // env is the configuration every process gets, whatever its role.
 func (tp topology) env() map[string]string {
-	env := map[string]string{
+	return map[string]string{
 		"DATABASE_URL":         tp.primary.URL,
 		"MIGRATE_DATABASE_URL": tp.primary.OwnerURL,
 	}
+}
+
+// apiEnv is what the API processes get besides env: where they read from.
+// The workers get none of it: the projectors and the mailer write, and run
+// on the primary whatever the API reads from.
+func (tp topology) apiEnv() map[string]string {
+	env := map[string]string{}
 	if len(tp.readURLs) > 0 {
 		env["DATABASE_READ_URLS"] = strings.Join(tp.readURLs, ",")
+		env["REPLICA_MAX_LAG"] = tp.maxLag.String()
 	}
 	return env
 }

@@ -6,6 +6,12 @@
 // behind a write it followed; and every application must reach its
 // recruiter by mail as the README promises.
 //
+// It runs twice: on the primary alone, and with the API processes reading
+// from a streaming replica of a scratch primary (internal/pgcluster), whose
+// replay is paused for a while mid-load, because read-your-writes across
+// processes is hardest to keep when the reads are served by a server that
+// lags behind the writes.
+//
 // The test builds cmd/jobboard once (without the race detector, which the
 // test itself runs under) and starts it as OS processes, because only a real
 // process can be killed without running a line of its shutdown code, and

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/matryer/is"
 
 	"github.com/jobboard/jobboard/internal/smtptest"
@@ -24,8 +25,6 @@ const (
 	// loadFor is how long the load runs; the kills fall in its middle, so
 	// that there is traffic to both processes of a role before and after.
 	loadFor       = 10 * time.Second
-	killAPIAt     = 3 * time.Second
-	killWorkerAt  = 4 * time.Second
 	loadGoroutine = 8
 	// mailConcurrency is MAIL_CONCURRENCY: how many mails a worker process
 	// has in flight at most, so how many a SIGKILL can catch between the
@@ -37,19 +36,57 @@ const (
 	quietWithin = 60 * time.Second
 )
 
+// variant is one topology the test runs on, and the load's timeline on it.
+type variant struct {
+	name  string
+	setup func(t *testing.T) topology
+	// killAPIAt and killWorkerAt are when, from the load's start, one API
+	// and one worker process are killed.
+	killAPIAt, killWorkerAt time.Duration
+	// pauseAt and pauseFor, when pauseFor is set, pause the replica's
+	// replay during the load (see replicaPause).
+	pauseAt, pauseFor time.Duration
+}
+
+// variants are the topologies of issue 16: the primary alone, and the
+// primary with a streaming replica that the API processes read from.
+var variants = []variant{
+	{
+		name:      "primary",
+		setup:     func(*testing.T) topology { return topology{primary: db} },
+		killAPIAt: 3 * time.Second, killWorkerAt: 4 * time.Second,
+	},
+	{
+		name:  "primary and a replica",
+		setup: replicaTopology,
+		// The replay is paused while both API processes live, so that a
+		// read after a write crosses processes during the pause too; the
+		// kills come after it, and stay in the middle of the load.
+		pauseAt: 2 * time.Second, pauseFor: 2 * time.Second,
+		killAPIAt: 5 * time.Second, killWorkerAt: 6 * time.Second,
+	},
+}
+
 // TestManyProcessesLoseNothing runs two API and two worker processes of the
 // real binary on one database, sends a mixed load through both APIs, kills
 // one API and one worker with SIGKILL in the middle of it, and checks that
 // the crash broke no promise: every write answered 2xx is there, once;
 // every read made right after a 2xx write, on either process, showed it;
 // and every application was mailed to its recruiter as the README's "Email
-// to recruiters" says.
+// to recruiters" says. It does so on each variant: the promises are the
+// same whether the reads are served by the primary or by a replica.
 func TestManyProcessesLoseNothing(t *testing.T) {
-	is := is.New(t)
 	bin := buildJobboard(t)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { runManyProcesses(t, bin, v) })
+	}
+}
+
+func runManyProcesses(t *testing.T, bin string, v variant) {
+	is := is.New(t)
 	smtp := smtptest.Start(t)
 
-	tp := topology{primary: db}
+	tp := v.setup(t)
 	env := tp.env()
 	maps.Copy(env, map[string]string{
 		"HTTP_ADDR":        "127.0.0.1:0",
@@ -78,12 +115,14 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 		"READ_RATE_LIMIT":         "0",
 		"REGISTER_MAX_PER_CLIENT": "0",
 	})
+	apiEnv := maps.Clone(env)
+	maps.Copy(apiEnv, tp.apiEnv())
 	workerEnv := maps.Clone(env)
 	// A worker serves no API; its /metrics tells how the mail queue is.
 	workerEnv["METRICS_ADDR"] = "127.0.0.1:0"
 	apis := []*proc{
-		startProc(t, bin, "api-1", "api", env),
-		startProc(t, bin, "api-2", "api", env),
+		startProc(t, bin, "api-1", "api", apiEnv),
+		startProc(t, bin, "api-2", "api", apiEnv),
 	}
 	workers := []*proc{
 		startProc(t, bin, "worker-1", "worker", workerEnv),
@@ -91,7 +130,7 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 	}
 	survivor, survivingWorker := apis[0], workers[0]
 
-	// The load, and the kills in its middle.
+	// The load, and the kills (and the pause) in its middle.
 	l := newLoad(t, apis)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), loadFor)
@@ -100,16 +139,29 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
-		time.Sleep(time.Until(start.Add(killAPIAt)))
+		time.Sleep(time.Until(start.Add(v.killAPIAt)))
 		apis[1].kill(t)
-		time.Sleep(time.Until(start.Add(killWorkerAt)))
+		time.Sleep(time.Until(start.Add(v.killWorkerAt)))
 		workers[1].kill(t)
 		// Once the process is gone, nothing it did can reach the mail
 		// server: a mail it sent and did not record arrived before this.
 		mailsBeforeWorkerDied = len(smtp.Messages())
 	}()
+	var pause *replicaPause
+	paused := make(chan struct{})
+	if v.pauseFor > 0 {
+		pause = newReplicaPause(t, tp, apis)
+		go func() {
+			defer close(paused)
+			time.Sleep(time.Until(start.Add(v.pauseAt)))
+			pause.run(v.pauseFor)
+		}()
+	} else {
+		close(paused)
+	}
 	l.run(ctx, loadGoroutine)
 	<-killed
+	<-paused
 	loaded := time.Since(start)
 	t.Logf("load: %s, %d requests (%d got no answer from the killed API and were sent again); "+
 		"answered 2xx: %d recruiters and %d job seekers registered (%d of them found made by a retry), %d jobs posted, "+
@@ -124,6 +176,9 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 		t.Errorf("during the load: %s", p)
 	}
 	is.True(len(l.apps) > 0) // the load made applications
+	if pause != nil {
+		pause.check(survivor)
+	}
 
 	// Quiet: every consumer group has read the whole log, every
 	// application has its delivery, and none is pending.
@@ -134,7 +189,7 @@ func TestManyProcessesLoseNothing(t *testing.T) {
 	var state string
 	if !eventually(quietWithin, func() bool {
 		var behind, submitted, deliveries, pending int
-		err := db.Pool.QueryRow(t.Context(), `
+		err := tp.primary.Owner.QueryRow(t.Context(), `
 SELECT (SELECT count(*) FROM unnest($1::text[]) AS g(name) LEFT JOIN checkpoints c USING (name)
         WHERE c.name IS NULL OR EXISTS (SELECT FROM events e WHERE (e.tx_id, e.position) > (c.tx_id, c.position))),
        (SELECT count(*) FROM events WHERE event_type = 'ApplicationSubmitted'),
@@ -153,7 +208,7 @@ SELECT (SELECT count(*) FROM unnest($1::text[]) AS g(name) LEFT JOIN checkpoints
 	}
 	t.Logf("quiet %s after the load", (time.Since(start) - loaded).Round(time.Millisecond))
 
-	c := &checker{t: t, l: l, api: survivor}
+	c := &checker{t: t, l: l, api: survivor, db: tp.primary.Owner}
 	c.accounts()
 	c.jobs()
 	logged := c.applications()
@@ -181,6 +236,9 @@ type checker struct {
 	t   *testing.T
 	l   *load
 	api *proc
+	// db is the primary as the database's owner: what is really there,
+	// whatever the API reads from.
+	db *pgxpool.Pool
 }
 
 // get reads path on the surviving API; it must answer.
@@ -214,7 +272,7 @@ func (c *checker) accounts() {
 		}
 	}
 	var registered, distinct int
-	if err := db.Pool.QueryRow(c.t.Context(), `SELECT count(*), count(DISTINCT stream_id) FROM events WHERE event_type = 'UserRegistered'`).Scan(&registered, &distinct); err != nil {
+	if err := c.db.QueryRow(c.t.Context(), `SELECT count(*), count(DISTINCT stream_id) FROM events WHERE event_type = 'UserRegistered'`).Scan(&registered, &distinct); err != nil {
 		c.t.Fatalf("count UserRegistered: %v", err)
 	}
 	if registered != distinct || registered != len(all) {
@@ -254,7 +312,7 @@ func (c *checker) jobs() {
 		}
 	}
 	var posted, distinct int
-	if err := db.Pool.QueryRow(c.t.Context(), `SELECT count(*), count(DISTINCT stream_id) FROM events WHERE event_type = 'JobPosted'`).Scan(&posted, &distinct); err != nil {
+	if err := c.db.QueryRow(c.t.Context(), `SELECT count(*), count(DISTINCT stream_id) FROM events WHERE event_type = 'JobPosted'`).Scan(&posted, &distinct); err != nil {
 		c.t.Fatalf("count JobPosted: %v", err)
 	}
 	if posted != distinct || posted != len(c.l.jobs)+extra {
@@ -282,7 +340,7 @@ func (c *checker) applications() map[string]logged {
 		accepted[a.id] = a
 	}
 
-	rows, err := db.Pool.Query(c.t.Context(), `
+	rows, err := c.db.Query(c.t.Context(), `
 SELECT stream_id::text, data->>'job_id', data->>'applicant_id' FROM events
 WHERE event_type = 'ApplicationSubmitted' ORDER BY position`)
 	if err != nil {
@@ -406,7 +464,7 @@ func (c *checker) mails(msgs []smtptest.Message, inLog map[string]logged, before
 		attempts   int
 	}
 	var rows []delivery
-	r, err := db.Pool.Query(c.t.Context(), `SELECT application_id::text, status, attempts FROM email_deliveries`)
+	r, err := c.db.Query(c.t.Context(), `SELECT application_id::text, status, attempts FROM email_deliveries`)
 	if err != nil {
 		c.t.Fatalf("read email_deliveries: %v", err)
 	}
