@@ -29,21 +29,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // openPool opens a pool of maxConns connections, unless url sets
 // pool_max_conns, and checks that it reaches the database.
 func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url, maxConns, 5*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
-	}
-	if !strings.Contains(url, "pool_max_conns") {
-		// pgxpool's default is the number of CPUs (at least 4); each
-		// subscriber holds a connection for its transaction, the relay one
-		// for LISTEN, and the API needs its own. pool_max_conns in the URL
-		// overrides this.
-		cfg.MaxConns = maxConns
-	}
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		registerUUID(c.TypeMap())
-		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -58,6 +46,29 @@ func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 		return nil, fmt.Errorf("connect to database %s as %s: %w", cfg.ConnConfig.Database, cfg.ConnConfig.User, err)
 	}
 	return pool, nil
+}
+
+// poolConfig is the configuration of a pool of the service's: maxConns
+// connections unless url sets pool_max_conns, each given up after
+// connectTimeout, with the UUID type registered.
+func poolConfig(url string, maxConns int32, connectTimeout time.Duration) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default is the number of CPUs (at least 4); each
+		// subscriber holds a connection for its transaction, the relay one
+		// for LISTEN, and the API needs its own. pool_max_conns in the URL
+		// overrides this.
+		cfg.MaxConns = maxConns
+	}
+	cfg.ConnConfig.ConnectTimeout = connectTimeout
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerUUID(c.TypeMap())
+		return nil
+	}
+	return cfg, nil
 }
 
 // EnsureDatabase creates the database named in url, connecting to the

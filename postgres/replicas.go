@@ -103,16 +103,12 @@ func OpenReplicas(ctx context.Context, primary *pgxpool.Pool, urls []string, o R
 	}
 	r := &Replicas{primary: primary, maxLag: o.MaxLag, poll: o.Poll, log: o.Log}
 	for _, url := range urls {
-		cfg, err := pgxpool.ParseConfig(url)
+		// A short connect timeout: a replica that does not answer is
+		// passed over, and its reads go elsewhere.
+		cfg, err := poolConfig(url, DefaultMaxConns, 2*time.Second)
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("DATABASE_READ_URLS: %w", err)
-		}
-		cfg.MaxConns = DefaultMaxConns
-		cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-		cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-			registerUUID(c.TypeMap())
-			return nil
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
