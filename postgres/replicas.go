@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -249,8 +250,18 @@ func (r *Replicas) WaitReplayed(ctx context.Context, committed time.Time) error 
 	if r == nil || len(r.replicas) == 0 {
 		return nil
 	}
-	lsn, err := currentLSN(ctx, r.primary)
-	if err != nil {
+	// The projectors commit with synchronous_commit off, and the primary
+	// sends replicas only WAL that is on disk: without more, their commits
+	// wait for the WAL writer (wal_writer_delay, 200 ms by default) before
+	// a replica can even receive them. This update commits synchronously,
+	// which writes out all the WAL before its commit record (migration
+	// 0011); the position it returns, where the WAL ended before that
+	// commit, the projectors' commits included, is then on disk. A position
+	// read afterwards could hold others' asynchronous commits and wait for
+	// the WAL writer again.
+	var lsn uint64
+	if err := r.primary.QueryRow(ctx, `UPDATE wal_flush SET n = n + 1 WHERE slot = $1 RETURNING (pg_current_wal_insert_lsn() - '0/0')::bigint`,
+		rand.IntN(64)).Scan(&lsn); err != nil {
 		return err
 	}
 	// The margin covers the poll's own round trips: a process that took
@@ -258,6 +269,9 @@ func (r *Replicas) WaitReplayed(ctx context.Context, committed time.Time) error 
 	// after the sample, not after the commit.
 	deadline := committed.Add(r.maxLag + 2*r.poll + 50*time.Millisecond)
 	waiting := append([]*replica(nil), r.replicas...)
+	// A replica replays a commit within a millisecond or two of receiving
+	// it: look again soon, then less often.
+	wait := time.Millisecond
 	for {
 		kept := waiting[:0]
 		for _, rep := range waiting {
@@ -265,10 +279,16 @@ func (r *Replicas) WaitReplayed(ctx context.Context, committed time.Time) error 
 				continue
 			}
 			// Read it afresh: the follower's last reading may be older
-			// than the commit.
-			if replayed, err := replayLSN(ctx, rep.pool); err == nil && replayed >= lsn {
-				rep.replayed.Store(replayed)
-				continue
+			// than the commit. Not a replica the follower finds down: a
+			// connection attempt could outlast the deadline.
+			if rep.up.Load() {
+				qctx, cancel := context.WithDeadline(ctx, deadline)
+				replayed, err := replayLSN(qctx, rep.pool)
+				cancel()
+				if err == nil && replayed >= lsn {
+					rep.replayed.Store(replayed)
+					continue
+				}
 			}
 			kept = append(kept, rep)
 		}
@@ -276,12 +296,12 @@ func (r *Replicas) WaitReplayed(ctx context.Context, committed time.Time) error 
 		if len(waiting) == 0 || !time.Now().Before(deadline) {
 			return nil
 		}
-		wait := min(r.poll/2+time.Millisecond, time.Until(deadline))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(min(wait, time.Until(deadline))):
 		}
+		wait = min(wait*2, r.poll/2+time.Millisecond)
 	}
 }
 
