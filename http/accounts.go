@@ -130,5 +130,8 @@ func (s *Server) clientAddr(r *http.Request) string {
 // clientKey is the client as every per-client limit counts it: its
 // address, or its /64 for IPv6 (see clientKeyOf).
 func (s *Server) clientKey(r *http.Request) string {
+	if key := ClientKey(r.Context()); key != "" {
+		return key // worked out once per request, by identifyClient
+	}
 	return clientKeyOf(s.clientAddr(r))
 }

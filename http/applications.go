@@ -330,9 +330,17 @@ func (s *Server) handleGetResume(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
+	WriteResume(w, *a.Resume, content)
+}
+
+// WriteResume sends a resume's content as a download: of the type it was
+// stored with (judged by its content when uploaded), as an attachment that
+// is never sniffed, rendered inline or allowed to run anything. The API
+// and the pages both send resumes through it.
+func WriteResume(w http.ResponseWriter, resume domain.ResumeFile, content []byte) {
 	h := w.Header()
-	h.Set("Content-Type", a.Resume.ContentType)
-	h.Set("Content-Disposition", attachment(a.Resume.FileName))
+	h.Set("Content-Type", resume.ContentType)
+	h.Set("Content-Disposition", attachment(resume.FileName))
 	h.Set("Content-Length", strconv.Itoa(len(content)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")

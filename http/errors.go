@@ -82,6 +82,12 @@ type Refusal struct {
 	RetryAfter time.Duration
 }
 
+// RetryAfterHeader is the Retry-After value of the refusal's wait, in
+// whole seconds, rounded up.
+func (r Refusal) RetryAfterHeader() string {
+	return strconv.Itoa(int(math.Ceil(r.RetryAfter.Seconds())))
+}
+
 // Explain is the refusal err makes. Only messages written for clients are
 // shown; anything else is replaced by a generic sentence (and is for the
 // caller to log).
@@ -143,7 +149,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		h.Set("WWW-Authenticate", `Bearer realm="jobboard"`)
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		if h.Get("Retry-After") == "" {
-			h.Set("Retry-After", strconv.Itoa(int(math.Ceil(ref.RetryAfter.Seconds()))))
+			h.Set("Retry-After", ref.RetryAfterHeader())
 		}
 	}
 	if pages, ok := r.Context().Value(errorPagesKey).(ErrorPageWriter); ok {

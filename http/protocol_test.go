@@ -146,9 +146,12 @@ func TestHeadIsGetWithoutABody(t *testing.T) {
 			is := is.New(t)
 			get := s.do(http.MethodGet, path, nil)
 			head := s.do(http.MethodHead, path, nil)
-			is.Equal(head.status, get.status)                                         // the same status
-			is.Equal(head.header.Get("Content-Type"), get.header.Get("Content-Type")) // the same headers
-			is.Equal(len(head.body), 0)                                               // and no body
+			is.Equal(head.status, get.status) // the same status
+			for _, h := range []string{"Content-Type", "ETag", "Cache-Control", "Allow"} {
+				is.Equal(head.header.Get(h), get.header.Get(h)) // the same headers
+			}
+			// No body: the client reads none for HEAD, so the server sending one
+			// would show as a broken connection on the next request, not here.
 		})
 	}
 }

@@ -73,10 +73,8 @@ type replica struct {
 	fresh atomic.Int64
 	// replayed is the last replay position read.
 	replayed atomic.Uint64
-	// lagSeconds is now minus fresh, at the last poll, for the metrics.
-	lagBits atomic.Uint64
-	up      atomic.Bool
-	reads   atomic.Uint64
+	up       atomic.Bool
+	reads    atomic.Uint64
 }
 
 // sample is the primary's position at a time.
@@ -85,9 +83,11 @@ type sample struct {
 	lsn uint64
 }
 
-var start = time.Now()
+// clockStart is the origin of since, the monotonic clock the follower and
+// the readers compare their times on.
+var clockStart = time.Now()
 
-func since() int64 { return int64(time.Since(start)) }
+func since() int64 { return int64(time.Since(clockStart)) }
 
 // OpenReplicas opens a pool per replica URL and starts following them. The
 // pools are opened lazily: a replica that is down at start serves nothing
@@ -169,7 +169,6 @@ func (r *Replicas) follow(ctx context.Context, rep *replica) {
 		for len(pending) > 0 && since()-pending[0].at > int64(r.maxLag) {
 			pending = pending[1:]
 		}
-		rep.lagBits.Store(uint64(since() - rep.fresh.Load()))
 		select {
 		case <-ctx.Done():
 			return
@@ -181,15 +180,6 @@ func (r *Replicas) follow(ctx context.Context, rep *replica) {
 // serving reports whether rep may serve reads now.
 func (r *Replicas) serving(rep *replica) bool {
 	return rep.up.Load() && since()-rep.fresh.Load() <= int64(r.maxLag)
-}
-
-// Reader returns the pool a read should use: a fresh replica, in turn, or
-// the primary when none is.
-func (r *Replicas) Reader() *pgxpool.Pool {
-	if rep := r.pick(); rep != nil {
-		return rep.pool
-	}
-	return r.primaryPool()
 }
 
 // pick returns a fresh replica, in turn, or nil for the primary.
@@ -235,13 +225,6 @@ func lostConnection(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
-func (r *Replicas) primaryPool() *pgxpool.Pool {
-	if r == nil {
-		return nil
-	}
-	return r.primary
-}
-
 // WaitReplayed returns once every replica has replayed the primary's
 // current WAL position (which includes every commit before the call), or
 // once MaxLag and a margin have passed since committed: then a replica that
@@ -264,10 +247,12 @@ func (r *Replicas) WaitReplayed(ctx context.Context, committed time.Time) error 
 		rand.IntN(64)).Scan(&lsn); err != nil {
 		return err
 	}
-	// The margin covers the poll's own round trips: a process that took
-	// its sample just before the commit sees the replica fresh up to MaxLag
-	// after the sample, not after the commit.
-	deadline := committed.Add(r.maxLag + 2*r.poll + 50*time.Millisecond)
+	// After committed+MaxLag, a replica that has not replayed the write is
+	// fresh to no process: every position a process saw it replay was
+	// sampled before the commit, and so before committed. The margin only
+	// absorbs the difference in rate between the clocks of processes on
+	// other machines.
+	deadline := committed.Add(r.maxLag + 10*time.Millisecond)
 	waiting := append([]*replica(nil), r.replicas...)
 	// A replica replays a commit within a millisecond or two of receiving
 	// it: look again soon, then less often.
@@ -332,7 +317,7 @@ func (r *Replicas) States() []ReplicaState {
 	out := make([]ReplicaState, 0, len(r.replicas))
 	for _, rep := range r.replicas {
 		out = append(out, ReplicaState{Name: rep.name, Up: rep.up.Load(), Serving: r.serving(rep),
-			LagSeconds: time.Duration(rep.lagBits.Load()).Seconds(), Reads: rep.reads.Load()})
+			LagSeconds: time.Duration(since() - rep.fresh.Load()).Seconds(), Reads: rep.reads.Load()})
 	}
 	return out
 }

@@ -89,7 +89,7 @@ func (v JobsView) Get(ctx context.Context, id uuid.UUID) (JobRow, error) {
 }
 
 // List returns one page of jobs matching f, newest first, and how many match
-// in all, in one round trip (two for a q with a minus; see listQueries).
+// in all, in one round trip (two for a q with a minus; see listing).
 func (v JobsView) List(ctx context.Context, f JobFilter) (JobPage, error) {
 	return v.list(ctx, f, fewMatches)
 }
@@ -165,7 +165,7 @@ type listStatements struct {
 	pageArgs, countArgs []any
 }
 
-// listQueries builds the statements List sends for f. Every value is a
+// listing builds the statements List sends for f. Every value is a
 // parameter, so that the statement text only depends on which filters are
 // set (and, for a substring filter, on whether it has a trigram; see
 // listing): pgx prepares each text once per connection.
@@ -189,11 +189,9 @@ type listStatements struct {
 //     size is the count; otherwise the count is a scan of its own, of the
 //     narrow table (12 ms).
 //
-// Only the page's own rows are read in full from jobs.
-func listQueries(f JobFilter) listStatements { return listing(f, "", fewMatches) }
-
-// listing is listQueries, with q matched by what it excludes when excluded
-// (see excludedWords) is set, and up to few matches taken as few.
+// Only the page's own rows are read in full from jobs. A q is matched by
+// what it excludes when excluded (see excludedWords) is set, and up to few
+// matches are taken as few.
 //
 // Listings find their matches in job_search (migration 0010), which holds
 // the few columns that the filters and the listing's order read, except
@@ -306,7 +304,7 @@ func listing(f JobFilter, excluded string, few int) listStatements {
 // fewMatches is how many matches a listing whose filter an index narrows
 // down takes as few: it finds them all in one pass, and takes its page and
 // its count from them. With more, it walks the listing's order for the page
-// and counts them apart (see listQueries).
+// and counts them apart (see listing).
 const fewMatches = 2000
 
 // hasTrigram reports whether pg_trgm finds at least one trigram in the

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 
@@ -92,7 +91,7 @@ func (u *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := signInForm{Email: r.PostForm.Get("email"), Next: localNext(r.PostForm.Get("next"))}
-	user, err := u.Commands.LogIn(r.Context(), form.Email, r.PostForm.Get("password"), clientKey(r))
+	user, err := u.Commands.LogIn(r.Context(), form.Email, r.PostForm.Get("password"), api.ClientKey(r.Context()))
 	if err != nil {
 		status, p, errs := u.formProblem(w, r, err)
 		u.render(w, r, status, "signin", &page{Title: "Sign in", Problem: p, Errors: errs, Data: form})
@@ -104,19 +103,6 @@ func (u *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		next = "/app/"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-// clientKey is the client as the API's limits count it; outside the API's
-// middleware (which always wraps the pages in the service), the TCP peer.
-func clientKey(r *http.Request) string {
-	if key := api.ClientKey(r.Context()); key != "" {
-		return key
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // handleSignOut handles the "POST /app/signout" route.

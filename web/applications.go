@@ -2,7 +2,6 @@ package web
 
 import (
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 
@@ -152,8 +151,8 @@ func (u *UI) handleMyApplications(w http.ResponseWriter, r *http.Request, s *ses
 }
 
 // visibleApplication reads the application of the path for the signed-in
-// account: its applicant or the recruiter of its job. Anyone else gets a
-// 403 page.
+// account: its applicant or the recruiter of its job. To anyone else it does
+// not exist (404, as in the API), so that ids reveal nothing.
 func (u *UI) visibleApplication(w http.ResponseWriter, r *http.Request, s *session) (projections.ApplicationRow, bool) {
 	id, ok := pathID(r)
 	if !ok {
@@ -168,7 +167,7 @@ func (u *UI) visibleApplication(w http.ResponseWriter, r *http.Request, s *sessi
 	applicant := s.IsJobSeeker() && s.UserID == a.ApplicantID
 	recruiter := s.IsRecruiter() && s.UserID == a.RecruiterID
 	if !applicant && !recruiter {
-		u.errorPage(w, r, http.StatusForbidden, "Only the applicant and the recruiter of the job may read this application.")
+		u.handleNotFound(w, r)
 		return projections.ApplicationRow{}, false
 	}
 	return a, true
@@ -201,24 +200,5 @@ func (u *UI) handleResume(w http.ResponseWriter, r *http.Request, s *session) {
 		u.fail(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", a.Resume.ContentType)
-	h.Set("Content-Disposition", attachment(a.Resume.FileName))
-	h.Set("Content-Length", strconv.Itoa(len(content)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(content) //nolint:errcheck // the client is gone
-	}
-}
-
-// attachment is the Content-Disposition of a download named name (cleaned
-// by the domain when it was stored): mime.FormatMediaType quotes it, or
-// encodes it as RFC 2231 says when it is not ASCII. A name it cannot
-// write at all leaves the browser to name the file.
-func attachment(name string) string {
-	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
-		return v
-	}
-	return "attachment"
+	api.WriteResume(w, *a.Resume, content)
 }

@@ -86,8 +86,8 @@ func TestPagesAnswerEachVisitor(t *testing.T) {
 		{job + "/edit", []visit{{b.anonymous, "anonymous", 303}, {b.seeker, "seeker", 403}, {b.otherRecruiter, "other recruiter", 403}, {b.owner, "owner", 200}}, `name="version" value="1"`},
 		{job + "/delete", []visit{{b.anonymous, "anonymous", 303}, {b.seeker, "seeker", 403}, {b.otherRecruiter, "other recruiter", 403}, {b.owner, "owner", 200}}, `<form id="delete-job-confirm" method="post"`},
 		{job + "/applications", []visit{{b.anonymous, "anonymous", 303}, {b.seeker, "seeker", 403}, {b.otherRecruiter, "other recruiter", 403}, {b.owner, "owner", 200}}, `<a class="resume-link" href="` + app + `/resume">`},
-		{app, []visit{{b.anonymous, "anonymous", 303}, {b.otherSeeker, "other seeker", 403}, {b.otherRecruiter, "other recruiter", 403}, {b.seeker, "applicant", 200}, {b.owner, "owner", 200}}, `<dl id="application"`},
-		{app + "/resume", []visit{{b.anonymous, "anonymous", 303}, {b.otherSeeker, "other seeker", 403}, {b.otherRecruiter, "other recruiter", 403}, {b.seeker, "applicant", 200}, {b.owner, "owner", 200}}, "%PDF-1.4"},
+		{app, []visit{{b.anonymous, "anonymous", 303}, {b.otherSeeker, "other seeker", 404}, {b.otherRecruiter, "other recruiter", 404}, {b.seeker, "applicant", 200}, {b.owner, "owner", 200}}, `<dl id="application"`},
+		{app + "/resume", []visit{{b.anonymous, "anonymous", 303}, {b.otherSeeker, "other seeker", 404}, {b.otherRecruiter, "other recruiter", 404}, {b.seeker, "applicant", 200}, {b.owner, "owner", 200}}, "%PDF-1.4"},
 		// Unknown and malformed ids.
 		{unknownJob, []visit{{b.anonymous, "anonymous", 404}, {b.owner, "recruiter", 404}}, ""},
 		{"/app/jobs/not-a-uuid", []visit{{b.anonymous, "anonymous", 404}}, ""},

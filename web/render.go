@@ -217,7 +217,7 @@ func (u *UI) writeError(w http.ResponseWriter, r *http.Request, ref api.Refusal)
 		}
 	}
 	if ref.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ref.RetryAfter.Seconds()))))
+		w.Header().Set("Retry-After", ref.RetryAfterHeader())
 	}
 	errs := map[string]string{}
 	u.render(w, r, ref.Status, "error", &page{Title: title, Problem: problemOf(ref, errs), Errors: errs})
@@ -262,7 +262,7 @@ func (u *UI) explain(r *http.Request, err error) api.Refusal {
 func (u *UI) formProblem(w http.ResponseWriter, r *http.Request, err error) (status int, p *problem, errs map[string]string) {
 	ref := u.explain(r, err)
 	if ref.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ref.RetryAfter.Seconds()))))
+		w.Header().Set("Retry-After", ref.RetryAfterHeader())
 	}
 	errs = map[string]string{}
 	return ref.Status, problemOf(ref, errs), errs

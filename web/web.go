@@ -121,14 +121,15 @@ func (u *UI) routes() http.Handler {
 	mux.HandleFunc("GET /app/applications/{id}/resume", u.signedIn(u.handleResume))
 	mux.HandleFunc("/app/", u.handleNotFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
 		// The request metrics count pages by their pattern, as the API's
-		// routes, never by their path.
-		_, pattern := mux.Handler(r)
+		// routes, never by their path; the mux set it on r, and the
+		// metrics read it once the answer is written.
+		pattern := r.Pattern
 		if _, path, ok := strings.Cut(pattern, " "); ok {
 			pattern = path
 		}
 		api.NameRoute(r.Context(), pattern)
-		mux.ServeHTTP(w, r)
 	})
 }
 

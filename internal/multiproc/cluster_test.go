@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jobboard/jobboard/internal/pgcluster"
+	"github.com/jobboard/jobboard/internal/testapp"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
 
@@ -98,7 +98,7 @@ func buildJobboard(t *testing.T) string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer // its stdout and stderr
+	out  *testapp.LockedBuffer // its stdout and stderr
 	// exited is closed once it has exited; exitErr is then what Wait said.
 	exited  chan struct{}
 	exitErr error
@@ -119,7 +119,7 @@ func startProc(t *testing.T, bin, name, role string, env map[string]string) *pro
 	t.Helper()
 	p := &proc{
 		name:   name,
-		out:    &lockedBuffer{},
+		out:    &testapp.LockedBuffer{},
 		exited: make(chan struct{}),
 		client: &http.Client{
 			// Past CONSISTENCY_TIMEOUT: a write that waits that long answers
@@ -318,24 +318,6 @@ func (p *proc) send(ctx context.Context, method, path, token string, body []byte
 		return response{}, fmt.Errorf("read the body: %w", err)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: b}, nil
-}
-
-// lockedBuffer collects what a process writes, for many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // eventually polls cond until it holds or within has passed.
