@@ -13,14 +13,6 @@ const StreamApplication = "application"
 // MaxCoverLetterLength is the longest cover letter, in characters.
 const MaxCoverLetterLength = 10000
 
-// ApplicationStatus is where an application stands. A closed type; for now
-// an application is only ever submitted.
-type ApplicationStatus struct{ slug string }
-
-var ApplicationSubmittedStatus = ApplicationStatus{"submitted"}
-
-func (s ApplicationStatus) String() string { return s.slug }
-
 // ApplicationForm is what a job seeker fills in, as sent. A nil field was
 // not given: name and email then default to the account's.
 type ApplicationForm struct {
@@ -57,6 +49,8 @@ func (ApplicationSubmitted) EventType() string { return "ApplicationSubmitted" }
 
 func init() {
 	registerEvent[ApplicationSubmitted](1)
+	registerEvent[ApplicationStatusChanged](1)
+	registerEvent[ApplicationWithdrawn](1)
 }
 
 // Application is a job seeker's application to one job.
@@ -70,7 +64,9 @@ type Application struct {
 	coverLetter string
 	resume      *ResumeFile
 	status      ApplicationStatus
+	reason      string // why it was rejected, when it was
 	submittedAt time.Time
+	updatedAt   time.Time
 	version     int64
 }
 
@@ -178,7 +174,11 @@ func (a *Application) apply(e Event) {
 		a.name, a.email, a.coverLetter = e.Name, e.Email, e.CoverLetter
 		a.resume = e.Resume
 		a.status = ApplicationSubmittedStatus
-		a.submittedAt = e.SubmittedAt
+		a.submittedAt, a.updatedAt = e.SubmittedAt, e.SubmittedAt
+	case ApplicationStatusChanged:
+		a.status, a.reason, a.updatedAt = e.To, e.Reason, e.ChangedAt
+	case ApplicationWithdrawn:
+		a.status, a.updatedAt = StatusWithdrawn, e.WithdrawnAt
 	}
 	a.version++
 }
@@ -193,4 +193,6 @@ func (a *Application) CoverLetter() string       { return a.coverLetter }
 func (a *Application) Resume() *ResumeFile       { return a.resume }
 func (a *Application) Status() ApplicationStatus { return a.status }
 func (a *Application) SubmittedAt() time.Time    { return a.submittedAt }
+func (a *Application) UpdatedAt() time.Time      { return a.updatedAt }
+func (a *Application) RejectionReason() string   { return a.reason }
 func (a *Application) Version() int64            { return a.version }
