@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -128,4 +129,86 @@ func claimApplication(jobID, applicantID, applicationID uuid.UUID) eventstore.Ap
 		Args:    []any{jobID, applicantID, applicationID},
 		OnError: onUniqueViolation("application_claims_pkey", errAlreadyApplied),
 	})
+}
+
+var errStaleApplication = &domain.Error{
+	Kind:    domain.KindPreconditionFailed,
+	Message: "the application has changed since the version in If-Match; fetch it again",
+}
+
+// MoveApplication moves an application along the hiring pipeline, for its
+// job's recruiter, or withdraws it, for its applicant (domain.Application.Move
+// decides). Its job is not read: a job that is closed or deleted keeps its
+// applications movable. With ifMatch, the application must be at that
+// version (412 otherwise, a lost race included); without it, a lost race
+// is decided again on the fresh state, a few times.
+func (h *Handlers) MoveApplication(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64, move domain.ApplicationMove) error {
+	for attempt := 0; ; attempt++ {
+		application, err := h.loadApplication(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := application.CheckReader(caller.UserID); err != nil {
+			return err
+		}
+		version := application.Version()
+		if ifMatch != nil && *ifMatch != version {
+			return errStaleApplication
+		}
+		events, err := application.Move(caller.UserID, move, now())
+		if err != nil {
+			return err
+		}
+		_, err = h.appendAndWait(ctx, eventstore.Stream{Type: domain.StreamApplication, ID: id}, version, events, applicationServing)
+		if errors.Is(err, eventstore.ErrConflict) {
+			if ifMatch != nil {
+				return errStaleApplication
+			}
+			if attempt < conflictRetries {
+				continue
+			}
+		}
+		return err
+	}
+}
+
+// ApplicationHistory returns an application's events, oldest first, to
+// its job's recruiter or its applicant (anyone else: not found), and
+// whether the caller is the recruiter: only they may read the reasons of
+// rejections in it.
+func (h *Handlers) ApplicationHistory(ctx context.Context, caller auth.Caller, id uuid.UUID) ([]eventstore.Record, bool, error) {
+	records, err := h.store.ReadStream(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	application, err := applicationFrom(records)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := application.CheckReader(caller.UserID); err != nil {
+		return nil, false, err
+	}
+	return records, caller.UserID == application.RecruiterID(), nil
+}
+
+// loadApplication folds an application's stream.
+func (h *Handlers) loadApplication(ctx context.Context, id uuid.UUID) (*domain.Application, error) {
+	records, err := h.store.ReadStream(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return applicationFrom(records)
+}
+
+// applicationFrom folds an application's stream; another aggregate's
+// stream is no application.
+func applicationFrom(records []eventstore.Record) (*domain.Application, error) {
+	if len(records) == 0 || records[0].StreamType != domain.StreamApplication {
+		return nil, domain.Errorf(domain.KindNotFound, "no such application")
+	}
+	events, err := eventstore.Events(records)
+	if err != nil {
+		return nil, err
+	}
+	return domain.ApplicationFromHistory(events)
 }

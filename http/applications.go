@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,24 +48,33 @@ type applicationJobJSON struct {
 
 // applicationJSON is an application as the API shows it.
 type applicationJSON struct {
-	ID          uuid.UUID           `json:"id"`
-	JobID       uuid.UUID           `json:"job_id"`
-	ApplicantID uuid.UUID           `json:"applicant_id"`
-	Name        string              `json:"name"`
-	Email       string              `json:"email"`
-	CoverLetter *string             `json:"cover_letter"`
-	Status      string              `json:"status"`
-	Resume      *resumeJSON         `json:"resume"`
-	CreatedAt   time.Time           `json:"created_at"`
-	Job         *applicationJobJSON `json:"job,omitempty"`
+	ID          uuid.UUID   `json:"id"`
+	JobID       uuid.UUID   `json:"job_id"`
+	ApplicantID uuid.UUID   `json:"applicant_id"`
+	Name        string      `json:"name"`
+	Email       string      `json:"email"`
+	CoverLetter *string     `json:"cover_letter"`
+	Status      string      `json:"status"`
+	Resume      *resumeJSON `json:"resume"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+	Version     int64       `json:"version"`
+	// RejectionReason is shown to the job's recruiter only.
+	RejectionReason *string             `json:"rejection_reason,omitempty"`
+	Job             *applicationJobJSON `json:"job,omitempty"`
 }
 
-// newApplicationJSON renders an application; withJob adds its job's id,
-// title and company.
-func newApplicationJSON(a projections.ApplicationRow, withJob bool) applicationJSON {
+// newApplicationJSON renders an application for viewer; withJob adds its
+// job's id, title and company. Only the job's recruiter sees the reason of
+// a rejection.
+func newApplicationJSON(a projections.ApplicationRow, viewer uuid.UUID, withJob bool) applicationJSON {
 	out := applicationJSON{
 		ID: a.ID, JobID: a.JobID, ApplicantID: a.ApplicantID, Name: a.Name, Email: a.Email,
 		CoverLetter: a.CoverLetter, Status: a.Status, CreatedAt: a.CreatedAt.Truncate(time.Second),
+		UpdatedAt: a.UpdatedAt.Truncate(time.Second), Version: a.Version,
+	}
+	if viewer == a.RecruiterID {
+		out.RejectionReason = a.RejectionReason
 	}
 	if a.Resume != nil {
 		out.Resume = &resumeJSON{FileName: a.Resume.FileName, ContentType: a.Resume.ContentType, Size: a.Resume.Size, SHA256: a.Resume.SHA256}
@@ -118,7 +128,8 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	created(w, "/applications/"+a.ID.String(), newApplicationJSON(a, false))
+	writeApplicationETag(w, a)
+	created(w, "/applications/"+a.ID.String(), newApplicationJSON(a, caller.UserID, false))
 }
 
 // isMultipart says whether r's body claims to be a form that may carry a
@@ -305,12 +316,117 @@ func bodyReadError(err error) error {
 
 // handleGetApplication handles the "GET /applications/{id}" route.
 func (s *Server) handleGetApplication(w http.ResponseWriter, r *http.Request) {
+	caller, _ := callerFrom(r.Context())
 	a, err := s.visibleApplication(r)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	ok(w, newApplicationJSON(a, false))
+	writeApplicationETag(w, a)
+	ok(w, newApplicationJSON(a, caller.UserID, false))
+}
+
+// writeApplicationETag sets an application's version as its ETag, which
+// If-Match on PATCH /applications/{id} compares with.
+func writeApplicationETag(w http.ResponseWriter, a projections.ApplicationRow) {
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(a.Version, 10)))
+}
+
+// moveBody is the body of PATCH /applications/{id}.
+type moveBody struct {
+	Status *string `json:"status"`
+	Reason *string `json:"reason"`
+}
+
+// handleMoveApplication handles the "PATCH /applications/{id}" route: the
+// job's recruiter moves the application along the pipeline, its applicant
+// withdraws it. The answer is the application as it now is.
+func (s *Server) handleMoveApplication(w http.ResponseWriter, r *http.Request) {
+	caller, _ := callerFrom(r.Context())
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	ifMatch, err := parseIfMatch(r)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	var body moveBody
+	if err := decodeJSON(r, &body); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	move := domain.ApplicationMove{Reason: body.Reason}
+	if body.Status != nil {
+		move.Status = *body.Status
+	}
+	if err := s.Commands.MoveApplication(r.Context(), caller, id, ifMatch, move); err != nil {
+		if body.Status == nil && domain.KindOf(err) == domain.KindInvalid {
+			err = &domain.Error{Kind: domain.KindInvalid, Message: "the request has invalid fields",
+				Fields: []domain.FieldError{{Field: "status", Message: "is required"}}}
+		}
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	a, err := s.Applications.Get(r.Context(), id)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeApplicationETag(w, a)
+	ok(w, newApplicationJSON(a, caller.UserID, false))
+}
+
+// moveJSON is the data of a move in an application's history.
+type moveJSON struct {
+	From   domain.ApplicationStatus `json:"from"`
+	To     domain.ApplicationStatus `json:"to"`
+	Reason string                   `json:"reason,omitempty"`
+}
+
+// handleApplicationHistory handles the "GET /applications/{id}/history"
+// route: the application's events, as a job's history shows them, each
+// move's data being its from, to and (for the recruiter) reason.
+func (s *Server) handleApplicationHistory(w http.ResponseWriter, r *http.Request) {
+	caller, _ := callerFrom(r.Context())
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	records, recruiter, err := s.Commands.ApplicationHistory(r.Context(), caller, id)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	items := make([]historyJSON, len(records))
+	for i, rec := range records {
+		items[i] = newHistoryJSON(rec)
+		e, err := rec.Event()
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		var move *moveJSON
+		switch e := e.(type) {
+		case domain.ApplicationStatusChanged:
+			move = &moveJSON{From: e.From, To: e.To}
+			if recruiter {
+				move.Reason = e.Reason
+			}
+		case domain.ApplicationWithdrawn:
+			move = &moveJSON{From: e.From, To: domain.StatusWithdrawn}
+		}
+		if move != nil {
+			if items[i].Data, err = json.Marshal(move); err != nil {
+				writeError(w, r, s.Logger, err)
+				return
+			}
+		}
+	}
+	ok(w, map[string]any{"items": items})
 }
 
 // handleGetResume handles the "GET /applications/{id}/resume" route. The
@@ -392,12 +508,21 @@ func (s *Server) handleJobApplications(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, domain.Errorf(domain.KindForbidden, "only the recruiter who posted this job may read its applications"))
 		return
 	}
-	page, err := s.Applications.ListForJob(r.Context(), jobID, limit, applicationCursor(after))
+	var status string
+	if v, given := r.URL.Query()["status"]; given {
+		parsed, err := domain.ParseApplicationStatus(v[0])
+		if err != nil || len(v) > 1 {
+			writeError(w, r, s.Logger, badQuery("status", "must be one of submitted, screening, interview, offer, hired, rejected, withdrawn"))
+			return
+		}
+		status = parsed.String()
+	}
+	page, err := s.Applications.ListForJob(r.Context(), jobID, status, limit, applicationCursor(after))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	ok(w, applicationPage(page, false))
+	ok(w, applicationPage(page, caller.UserID, false))
 }
 
 // handleMyApplications handles the "GET /me/applications" route.
@@ -418,7 +543,7 @@ func (s *Server) handleMyApplications(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	ok(w, applicationPage(page, true))
+	ok(w, applicationPage(page, caller.UserID, true))
 }
 
 func applicationCursor(c *cursor) *projections.ApplicationCursor {
@@ -428,10 +553,10 @@ func applicationCursor(c *cursor) *projections.ApplicationCursor {
 	return &projections.ApplicationCursor{CreatedAt: c.CreatedAt, ID: c.ID}
 }
 
-func applicationPage(page projections.ApplicationPage, withJob bool) pageJSON[applicationJSON] {
+func applicationPage(page projections.ApplicationPage, viewer uuid.UUID, withJob bool) pageJSON[applicationJSON] {
 	items := make([]applicationJSON, len(page.Items))
 	for i, a := range page.Items {
-		items[i] = newApplicationJSON(a, withJob)
+		items[i] = newApplicationJSON(a, viewer, withJob)
 	}
 	out := pageJSON[applicationJSON]{Items: items, Total: page.Total}
 	if page.Next != nil {

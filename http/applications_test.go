@@ -39,7 +39,11 @@ type appsApplication struct {
 	Status      string      `json:"status"`
 	Resume      *appsResume `json:"resume"`
 	CreatedAt   string      `json:"created_at"`
-	Job         *struct {
+	UpdatedAt   string      `json:"updated_at"`
+	Version     int64       `json:"version"`
+	// RejectionReason is shown to the job's recruiter only.
+	RejectionReason *string `json:"rejection_reason"`
+	Job             *struct {
 		ID      string `json:"id"`
 		Title   string `json:"title"`
 		Company string `json:"company"`
@@ -54,7 +58,8 @@ type appsResume struct {
 }
 
 // appsFields are the fields of an application, as the contract lists them.
-var appsFields = []string{"applicant_id", "cover_letter", "created_at", "email", "id", "job_id", "name", "resume", "status"}
+var appsFields = []string{"applicant_id", "cover_letter", "created_at", "email", "id", "job_id", "name", "resume", "status",
+	"updated_at", "version"}
 
 // appsDecode reads an application answer and checks its shape.
 func appsDecode(t *testing.T, res response, status int) appsApplication {
@@ -231,9 +236,9 @@ func TestApplicationsApply(t *testing.T) {
 		before := time.Now().UTC().Add(-time.Second)
 		a := appsApply(t, s, setup.seeker.token, job.ID, map[string]any{})
 		id, err := uuid.Parse(a.ID)
-		is.NoErr(err)                                                                                                                                                                          // the id is a UUID
-		is.Equal(id.Version(), uuid.Version(7))                                                                                                                                                // version 7, like every id
-		is.Equal(a, appsApplication{ID: a.ID, JobID: job.ID, ApplicantID: setup.seeker.id, Name: seekerAccount.Name, Email: seekerAccount.Email, Status: "submitted", CreatedAt: a.CreatedAt}) // defaults, no cover letter, no resume
+		is.NoErr(err)                                                                                                                                                                                                              // the id is a UUID
+		is.Equal(id.Version(), uuid.Version(7))                                                                                                                                                                                    // version 7, like every id
+		is.Equal(a, appsApplication{ID: a.ID, JobID: job.ID, ApplicantID: setup.seeker.id, Name: seekerAccount.Name, Email: seekerAccount.Email, Status: "submitted", CreatedAt: a.CreatedAt, UpdatedAt: a.CreatedAt, Version: 1}) // defaults, no cover letter, no resume, version 1
 		created, err := time.Parse(time.RFC3339, a.CreatedAt)
 		is.NoErr(err)                                                                 // created_at is RFC 3339
 		is.True(strings.HasSuffix(a.CreatedAt, "Z"))                                  // in UTC
@@ -423,7 +428,7 @@ func TestApplicationsRoles(t *testing.T) {
 		is.Equal(res.header.Get("Allow"), http.MethodPost)
 		res = jobsCall(t, s, http.MethodDelete, "/applications/"+a.ID, setup.seeker.token, nil)
 		problemOf(t, res, http.StatusMethodNotAllowed)
-		is.Equal(res.header.Get("Allow"), "GET, HEAD")
+		is.Equal(res.header.Get("Allow"), "GET, HEAD, PATCH")
 	})
 }
 
@@ -525,10 +530,12 @@ func TestApplicationsJobStates(t *testing.T) {
 		problemOf(t, jobsCall(t, s, http.MethodPost, path, setup.seeker.token, map[string]any{}), http.StatusNotFound)
 	}
 
-	// The deleted job's application leaves every view, and its resume
-	// stays stored for audit.
-	problemOf(t, appsGet(t, s, a.ID, setup.seeker.token), http.StatusNotFound)
-	problemOf(t, appsGet(t, s, a.ID, setup.owner.token), http.StatusNotFound)
+	// The deleted job's application leaves every listing, its resume
+	// stays stored for audit, and the application stays readable by its
+	// two parties (hiring may go on after a posting is withdrawn).
+	is.Equal(appsDecode(t, appsGet(t, s, a.ID, setup.seeker.token), http.StatusOK).ID, a.ID)
+	is.Equal(appsDecode(t, appsGet(t, s, a.ID, setup.owner.token), http.StatusOK).ID, a.ID)
+	problemOf(t, appsGet(t, s, a.ID, setup.otherSeeker.token), http.StatusNotFound)
 	is.Equal(appsList(t, s, "/me/applications", setup.seeker.token).Total, 0)
 	problemOf(t, jobsCall(t, s, http.MethodGet, "/jobs/"+job.ID+"/applications", setup.owner.token, nil), http.StatusNotFound)
 	events, _, _ = appsStored(t, job.ID)

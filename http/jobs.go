@@ -15,6 +15,7 @@ import (
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
 	"github.com/jobboard/jobboard/projections"
 )
 
@@ -36,6 +37,9 @@ type jobJSON struct {
 	UpdatedAt        time.Time `json:"updated_at"`
 	Version          int64     `json:"version"`
 	ApplicationCount *int      `json:"application_count,omitempty"`
+	// ApplicationsByStatus, like ApplicationCount, is the owner's only:
+	// how many of its applications are at each of the seven statuses.
+	ApplicationsByStatus map[string]int `json:"applications_by_status,omitempty"`
 }
 
 // newJobJSON renders a job for viewer; only the owning recruiter sees the
@@ -52,6 +56,10 @@ func newJobJSON(j projections.JobRow, viewer *auth.Caller) jobJSON {
 	if viewer != nil && viewer.UserID == j.RecruiterID {
 		n := j.ApplicationCount
 		out.ApplicationCount = &n
+		out.ApplicationsByStatus = make(map[string]int, len(domain.ApplicationStatuses))
+		for i, status := range domain.ApplicationStatuses {
+			out.ApplicationsByStatus[status.String()] = j.ApplicationsByStatus[i]
+		}
 	}
 	return out
 }
@@ -301,14 +309,20 @@ func (s *Server) handleJobHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]historyJSON, len(records))
 	for i, rec := range records {
-		items[i] = historyJSON{Position: rec.Position, Version: rec.Version, Type: rec.Type,
-			OccurredAt: rec.OccurredAt.Truncate(time.Second), Data: rec.Data}
-		if rec.Metadata.ActorID != uuid.Nil {
-			actor := rec.Metadata.ActorID
-			items[i].ActorID = &actor
-		}
+		items[i] = newHistoryJSON(rec)
 	}
 	ok(w, map[string]any{"items": items})
+}
+
+// newHistoryJSON is an event as a history shows it.
+func newHistoryJSON(rec eventstore.Record) historyJSON {
+	h := historyJSON{Position: rec.Position, Version: rec.Version, Type: rec.Type,
+		OccurredAt: rec.OccurredAt.Truncate(time.Second), Data: rec.Data}
+	if rec.Metadata.ActorID != uuid.Nil {
+		actor := rec.Metadata.ActorID
+		h.ActorID = &actor
+	}
+	return h
 }
 
 // pathID reads the {id} of the path. A malformed id names nothing, so it
@@ -393,15 +407,19 @@ func strongTags(h string) []string {
 	}
 }
 
+// badQuery is the 400 of a query parameter name that is not what it must
+// be: why says what it must be.
+func badQuery(name, why string) error {
+	return &requestError{status: http.StatusBadRequest, detail: "query parameter " + name + " " + why,
+		fields: []domain.FieldError{{Field: name, Message: why}}}
+}
+
 // ParseJobFilter reads the query parameters of GET /jobs. It is exported
 // for the job search page (package web), which takes the same parameters
 // and must list exactly what GET /jobs lists for them.
 func ParseJobFilter(q url.Values) (projections.JobFilter, error) {
 	f := projections.JobFilter{Status: domain.StatusOpen.String(), Limit: 20}
-	bad := func(name, why string) error {
-		return &requestError{status: http.StatusBadRequest, detail: "query parameter " + name + " " + why,
-			fields: []domain.FieldError{{Field: name, Message: why}}}
-	}
+	bad := badQuery
 	for _, p := range []struct {
 		name string
 		dst  *string

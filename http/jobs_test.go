@@ -138,6 +138,8 @@ type jobsJob struct {
 	UpdatedAt        string  `json:"updated_at"`
 	Version          int64   `json:"version"`
 	ApplicationCount *int    `json:"application_count"`
+	// ApplicationsByStatus is the owner's only, like ApplicationCount.
+	ApplicationsByStatus map[string]int `json:"applications_by_status"`
 }
 
 // jobsFields are the fields of a job everyone sees; the owner also sees
@@ -389,10 +391,10 @@ func TestJobsPost(t *testing.T) {
 		before := time.Now().UTC().Add(-time.Second).Truncate(time.Second)
 		res := jobsCall(t, s, http.MethodPost, "/jobs", recruiter.token, jobsBody("Defaults "+marker))
 		j := jobsDecode(t, res, http.StatusCreated)
-		is.Equal(res.header.Get("ETag"), `"1"`)                                                                             // a new job is at version 1
-		is.Equal(res.header.Get("Location"), "/jobs/"+j.ID)                                                                 // Location names the new job
-		is.True(res.header.Get("X-Request-Id") != "")                                                                       // every answer has a request id
-		is.Equal(jobsKeys(t, res.body), slices.Sorted(slices.Values(append([]string{"application_count"}, jobsFields...)))) // every field of the job shape, application_count included for the owner
+		is.Equal(res.header.Get("ETag"), `"1"`)                                                                                                       // a new job is at version 1
+		is.Equal(res.header.Get("Location"), "/jobs/"+j.ID)                                                                                           // Location names the new job
+		is.True(res.header.Get("X-Request-Id") != "")                                                                                                 // every answer has a request id
+		is.Equal(jobsKeys(t, res.body), slices.Sorted(slices.Values(append([]string{"application_count", "applications_by_status"}, jobsFields...)))) // every field of the job shape, the counts included for the owner
 
 		var raw map[string]any
 		is.NoErr(json.Unmarshal(res.body, &raw))

@@ -57,9 +57,25 @@ func TestReplayRebuildsTheViewsTheAPIFilled(t *testing.T) {
 		appsDecode(t, apps, http.StatusCreated)
 		appsApply(t, s, seeker.token, jobs[3].ID, map[string]any{"name": "Seeker", "email": seeker.email})
 	}
-	appsApply(t, s, seekers[0].token, jobs[4].ID, map[string]any{"name": "Seeker", "email": seekers[0].email})
+	onDeleted := appsApply(t, s, seekers[0].token, jobs[4].ID, map[string]any{"name": "Seeker", "email": seekers[0].email})
 	res = jobsCall(t, s, http.MethodDelete, "/jobs/"+jobs[4].ID, solo.token, nil)
 	is.Equal(res.status, http.StatusNoContent) // DELETE, with an application on it
+
+	// The hiring pipeline: moves, back and forth, a rejection with a
+	// reason, a withdrawal, a move after the job's deletion.
+	move := func(token, id string, body map[string]any) {
+		t.Helper()
+		res := jobsCall(t, s, http.MethodPatch, "/applications/"+id, token, body)
+		is.Equal(res.status, http.StatusOK) // PATCH /applications/{id}
+	}
+	onFirst := appsList(t, s, "/jobs/"+jobs[0].ID+"/applications", acme.token).Items
+	onFourth := appsList(t, s, "/jobs/"+jobs[3].ID+"/applications", acme.token).Items
+	move(acme.token, onFirst[0].ID, map[string]any{"status": "interview"})
+	move(acme.token, onFirst[0].ID, map[string]any{"status": "offer"})
+	move(acme.token, onFirst[0].ID, map[string]any{"status": "screening"})
+	move(acme.token, onFirst[1].ID, map[string]any{"status": "rejected", "reason": "Went with someone local"})
+	move(seekers[0].token, onFourth[len(onFourth)-1].ID, map[string]any{"status": "withdrawn"})
+	move(solo.token, onDeleted.ID, map[string]any{"status": "hired"})
 
 	// Every projection has applied the whole log (the newest event, which
 	// another test's transaction on the cluster can keep out of sight for
@@ -76,7 +92,7 @@ func TestReplayRebuildsTheViewsTheAPIFilled(t *testing.T) {
 	before, err := replay.Take(ctx, s.app.Pool, ps)
 	is.NoErr(err)
 	is.Equal(len(before["users"]), 4)        // every account
-	is.Equal(len(before["jobs"]), 4)         // every job but the deleted one
+	is.Equal(len(before["jobs"]), 5)         // every job, the deleted one marked
 	is.Equal(len(before["applications"]), 5) // every application
 	served := jobsGet(t, s, jobs[0].ID, "")
 
@@ -93,4 +109,7 @@ func TestReplayRebuildsTheViewsTheAPIFilled(t *testing.T) {
 	is.Equal(jobsGet(t, s, jobs[0].ID, ""), served)                 // the API serves the rebuilt views
 	is.Equal(appsCount(t, s, jobs[0].ID, acme.token), len(seekers)) // with the applications counted
 	is.Equal(jobsGet(t, s, jobs[3].ID, "").Location, "Remote")      // and the last change of each job
+	byStatus := jobsGet(t, s, jobs[0].ID, acme.token).ApplicationsByStatus
+	is.Equal(byStatus["screening"]+byStatus["rejected"], 2) // and where each application stands
+	is.Equal(appsList(t, s, "/jobs/"+jobs[0].ID+"/applications?status=rejected", acme.token).Total, 1)
 }

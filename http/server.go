@@ -185,6 +185,8 @@ func (s *Server) routes() {
 	r.HandleFunc("/jobs/{id}/apply", s.authenticated(s.handleApply)).Methods(http.MethodPost).Name(routeApply)
 	r.HandleFunc("/jobs/{id}/applications", s.authenticated(s.handleJobApplications)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/applications/{id}", s.authenticated(s.handleGetApplication)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/applications/{id}", s.authenticated(s.handleMoveApplication)).Methods(http.MethodPatch)
+	r.HandleFunc("/applications/{id}/history", s.authenticated(s.handleApplicationHistory)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/applications/{id}/resume", s.authenticated(s.handleGetResume)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/me/applications", s.authenticated(s.handleMyApplications)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)

@@ -2,6 +2,9 @@ package projections
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
@@ -27,12 +30,50 @@ func applyApplicationEvent(r eventstore.Record, w Writer) error {
 		// that) cannot count twice. A job deleted meanwhile has no row to
 		// count on, which is right too.
 		row := []any{a.ID, a.JobID, a.ApplicantID, a.RecruiterID, a.Name, a.Email, a.CoverLetter, a.Status,
-			filename, contentType, size, sha, a.CreatedAt, r.Version}
-		if err := w.InsertCounted(applicationsTable, row, jobsTable, e.JobID, "application_count"); err != nil {
+			filename, contentType, size, sha, a.CreatedAt, r.Version, a.CreatedAt, nil}
+		if err := w.InsertCounted(applicationsTable, row, jobsTable, e.JobID,
+			"application_count", statusCount(domain.ApplicationSubmittedStatus)); err != nil {
 			return fmt.Errorf("project application %s: %w", e.ApplicationID, err)
 		}
+	case domain.ApplicationStatusChanged:
+		return moveApplication(w, r, e.ApplicationID, e.JobID, e.From, e.To, e.ChangedAt, nullIfEmpty(e.Reason))
+	case domain.ApplicationWithdrawn:
+		return moveApplication(w, r, e.ApplicationID, e.JobID, e.From, domain.StatusWithdrawn, e.WithdrawnAt, nil)
 	}
 	return nil
+}
+
+// moveApplication records a move of an application from one status to
+// another: its row, and its job's count at each of the two. The counts
+// are blind increments, right because the checkpoint applies each event
+// once, in order, after the application's submission.
+func moveApplication(w Writer, r eventstore.Record, id, jobID uuid.UUID, from, to domain.ApplicationStatus, at time.Time, reason any) error {
+	if err := w.Update(applicationsTable, id, Set("status", to.String()), Set("updated_at", at),
+		Set("version", r.Version), Set("rejection_reason", reason)); err != nil {
+		return fmt.Errorf("project application %s: %w", id, err)
+	}
+	if err := w.Increment(jobsTable, jobID, statusCount(from), -1); err != nil {
+		return err
+	}
+	return w.Increment(jobsTable, jobID, statusCount(to), 1)
+}
+
+// statusCount is the column of jobs that counts a job's applications at
+// status.
+func statusCount(status domain.ApplicationStatus) string { return "applications_" + status.String() }
+
+// applicationJob is the job an application's event is about, or uuid.Nil
+// for an event that is not an application's.
+func applicationJob(e domain.Event) uuid.UUID {
+	switch e := e.(type) {
+	case domain.ApplicationSubmitted:
+		return e.JobID
+	case domain.ApplicationStatusChanged:
+		return e.JobID
+	case domain.ApplicationWithdrawn:
+		return e.JobID
+	}
+	return uuid.Nil
 }
 
 // SubmittedApplication is the row ApplicationSubmitted puts in the
@@ -47,6 +88,6 @@ func SubmittedApplication(e domain.ApplicationSubmitted) ApplicationRow {
 	return ApplicationRow{
 		ID: e.ApplicationID, JobID: e.JobID, ApplicantID: e.ApplicantID, RecruiterID: e.RecruiterID,
 		Name: e.Name, Email: e.Email, CoverLetter: coverLetter, Status: domain.ApplicationSubmittedStatus.String(),
-		Resume: e.Resume, CreatedAt: e.SubmittedAt,
+		Resume: e.Resume, CreatedAt: e.SubmittedAt, UpdatedAt: e.SubmittedAt, Version: 1,
 	}
 }

@@ -90,7 +90,7 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	}
 
 	view := projections.NewApplicationsView(own.Pool)
-	page, err := view.ListForJob(ctx, job.ID(), 2, nil)
+	page, err := view.ListForJob(ctx, job.ID(), "", 2, nil)
 	is.NoErr(err)
 	is.Equal(page.Total, 3) // every application of the job
 	is.Equal(len(page.Items), 2)
@@ -99,7 +99,7 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	is.Equal(first.JobTitle, "Analyst")                     // shown with its job
 	is.Equal(first.RecruiterID, job.RecruiterID())          // and its owner
 	is.True(first.CreatedAt.After(page.Items[1].CreatedAt)) // newest first
-	rest, err := view.ListForJob(ctx, job.ID(), 2, &projections.ApplicationCursor{CreatedAt: page.Next.CreatedAt, ID: page.Next.ID})
+	rest, err := view.ListForJob(ctx, job.ID(), "", 2, &projections.ApplicationCursor{CreatedAt: page.Next.CreatedAt, ID: page.Next.ID})
 	is.NoErr(err)
 	is.Equal(len(rest.Items), 1)
 	is.Equal(rest.Next, nil)
@@ -117,14 +117,21 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(got, oldest) // Get agrees with the listings
 
-	// Once the job is deleted its applications are shown nowhere.
+	// Once the job is deleted its applications are listed nowhere, but
+	// each stays readable (by its two parties, which the API checks).
 	events, err := job.Delete(domain.Poster{ID: job.RecruiterID(), Role: domain.RoleRecruiter}, time.Now())
 	is.NoErr(err)
 	deleted, err := store.Append(ctx, eventstore.Stream{Type: domain.StreamJob, ID: job.ID()}, 1, events)
 	is.NoErr(err)
 	is.NoErr(projectCommitted(t, ctx, own.Pool, jobs, deleted.Records[0]))
-	_, err = view.Get(ctx, oldest.ID)
-	is.Equal(domain.KindOf(err), domain.KindNotFound) // not found
+	got, err = view.Get(ctx, oldest.ID)
+	is.NoErr(err)
+	is.True(got.JobDeleted) // readable, and known to be of a deleted job
+	_, err = projections.NewJobsView(own.Pool).Get(ctx, job.ID())
+	is.Equal(domain.KindOf(err), domain.KindNotFound) // while the job is not found
+	byJob, err := view.ListForJob(ctx, job.ID(), "", 20, nil)
+	is.NoErr(err)
+	is.Equal(byJob.Total, 0) // not listed under its job
 	mine, err = view.ListForApplicant(ctx, oldest.ApplicantID, 20, nil)
 	is.NoErr(err)
 	is.Equal(mine.Total, 0) // not listed

@@ -25,8 +25,16 @@ type ApplicationRow struct {
 	Status      string
 	Resume      *domain.ResumeFile
 	CreatedAt   time.Time
-	JobTitle    string
-	JobCompany  string
+	UpdatedAt   time.Time
+	Version     int64
+	// RejectionReason is the recruiter's, when they rejected it with one:
+	// for their eyes only.
+	RejectionReason *string
+	JobTitle        string
+	JobCompany      string
+	// JobDeleted is whether its job has been deleted: the application is
+	// then still readable by its two parties, and listed nowhere.
+	JobDeleted bool
 }
 
 // ApplicationCursor is where a page of applications ends: listings are
@@ -50,11 +58,14 @@ type ApplicationsView struct{ pool Reader }
 // NewApplicationsView returns a view over pool.
 func NewApplicationsView(pool Reader) ApplicationsView { return ApplicationsView{pool: pool} }
 
-// Every query joins the live jobs: an application of a deleted job is no
-// longer shown to anyone.
+// Every query joins the application's job, for its title and company. A
+// deleted job's row stays in jobs, marked (migration 0012): its
+// applications are listed nowhere, but each stays readable by its
+// recruiter and its applicant, and movable.
 const applicationSelect = `
 SELECT a.id, a.job_id, a.applicant_id, j.recruiter_id, a.name, a.email, a.cover_letter, a.status,
-       a.resume_filename, a.resume_content_type, a.resume_size, a.resume_sha256, a.created_at, j.title, j.company
+       a.resume_filename, a.resume_content_type, a.resume_size, a.resume_sha256, a.created_at,
+       a.updated_at, a.version, a.rejection_reason, j.title, j.company, j.deleted_at IS NOT NULL
 FROM applications a JOIN jobs j ON j.id = a.job_id`
 
 var errNoSuchApplication = domain.Errorf(domain.KindNotFound, "no such application")
@@ -64,18 +75,19 @@ func scanApplication(row pgx.Row) (ApplicationRow, error) {
 	var filename, contentType, sha *string
 	var size *int64
 	err := row.Scan(&a.ID, &a.JobID, &a.ApplicantID, &a.RecruiterID, &a.Name, &a.Email, &a.CoverLetter, &a.Status,
-		&filename, &contentType, &size, &sha, &a.CreatedAt, &a.JobTitle, &a.JobCompany)
+		&filename, &contentType, &size, &sha, &a.CreatedAt, &a.UpdatedAt, &a.Version, &a.RejectionReason,
+		&a.JobTitle, &a.JobCompany, &a.JobDeleted)
 	if err != nil {
 		return ApplicationRow{}, err
 	}
 	if filename != nil && contentType != nil && size != nil && sha != nil {
 		a.Resume = &domain.ResumeFile{FileName: *filename, ContentType: *contentType, Size: *size, SHA256: *sha}
 	}
-	a.CreatedAt = a.CreatedAt.UTC()
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return a, nil
 }
 
-// Get returns an application of a live job.
+// Get returns an application, of a live job or a deleted one.
 func (v ApplicationsView) Get(ctx context.Context, id uuid.UUID) (ApplicationRow, error) {
 	a, err := scanApplication(v.pool.QueryRow(ctx, applicationSelect+` WHERE a.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -91,7 +103,8 @@ func (v ApplicationsView) Get(ctx context.Context, id uuid.UUID) (ApplicationRow
 // the job's page shows an applicant the one they made. A job seeker makes
 // at most one per job (application_claims).
 func (v ApplicationsView) ForApplicantAndJob(ctx context.Context, applicantID, jobID uuid.UUID) (ApplicationRow, error) {
-	a, err := scanApplication(v.pool.QueryRow(ctx, applicationSelect+` WHERE a.job_id = $1 AND a.applicant_id = $2 LIMIT 1`, jobID, applicantID))
+	a, err := scanApplication(v.pool.QueryRow(ctx, applicationSelect+` WHERE a.job_id = $1 AND a.applicant_id = $2
+AND j.deleted_at IS NULL LIMIT 1`, jobID, applicantID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ApplicationRow{}, errNoSuchApplication
 	}
@@ -101,28 +114,35 @@ func (v ApplicationsView) ForApplicantAndJob(ctx context.Context, applicantID, j
 	return a, nil
 }
 
-// ListForJob returns one page of a job's applications, newest first.
-func (v ApplicationsView) ListForJob(ctx context.Context, jobID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
-	return v.list(ctx, "a.job_id", jobID, limit, after)
+// ListForJob returns one page of a job's applications, newest first;
+// with status set, only those at that status.
+func (v ApplicationsView) ListForJob(ctx context.Context, jobID uuid.UUID, status string, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+	return v.list(ctx, "a.job_id", jobID, status, limit, after)
 }
 
 // ListForApplicant returns one page of an applicant's applications (to
 // live jobs), newest first.
 func (v ApplicationsView) ListForApplicant(ctx context.Context, applicantID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
-	return v.list(ctx, "a.applicant_id", applicantID, limit, after)
+	return v.list(ctx, "a.applicant_id", applicantID, "", limit, after)
 }
 
 // list reads the page and the total in one round trip. column is one of the
 // two indexed columns above, never client input.
-func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
-	pageSQL := applicationSelect + ` WHERE ` + column + ` = $1`
-	args := []any{id, limit + 1}
+func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID, status string, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+	// $2 is the status or NULL for any: one statement either way.
+	where := ` WHERE ` + column + ` = $1 AND j.deleted_at IS NULL AND ($2::text IS NULL OR a.status = $2)`
+	var byStatus *string
+	if status != "" {
+		byStatus = &status
+	}
+	pageSQL := applicationSelect + where
+	args := []any{id, byStatus, limit + 1}
 	if after != nil {
-		pageSQL += ` AND (a.created_at, a.id) < ($3, $4)`
+		pageSQL += ` AND (a.created_at, a.id) < ($4, $5)`
 		args = append(args, after.CreatedAt, after.ID)
 	}
-	pageSQL += ` ORDER BY a.created_at DESC, a.id DESC LIMIT $2`
-	countSQL := `SELECT count(*) FROM applications a JOIN jobs j ON j.id = a.job_id WHERE ` + column + ` = $1`
+	pageSQL += ` ORDER BY a.created_at DESC, a.id DESC LIMIT $3`
+	countSQL := `SELECT count(*) FROM applications a JOIN jobs j ON j.id = a.job_id` + where
 
 	var page ApplicationPage
 	batch := &pgx.Batch{}
@@ -136,7 +156,7 @@ func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID,
 		}
 		return rows.Err()
 	})
-	batch.Queue(countSQL, id).QueryRow(func(row pgx.Row) error { return row.Scan(&page.Total) })
+	batch.Queue(countSQL, id, byStatus).QueryRow(func(row pgx.Row) error { return row.Scan(&page.Total) })
 	if err := v.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return ApplicationPage{}, fmt.Errorf("list applications: %w", err)
 	}

@@ -26,10 +26,12 @@ func (JobsProjector) Name() string { return Jobs }
 var (
 	jobsTable = NewTable("jobs", "id", "recruiter_id", "title", "description", "company", "location",
 		"employment_type", "remote", "salary_min", "salary_max", "salary_currency", "status", "created_at",
-		"updated_at", "version", "application_count")
+		"updated_at", "version", "application_count", "applications_submitted", "applications_screening",
+		"applications_interview", "applications_offer", "applications_hired", "applications_rejected",
+		"applications_withdrawn", "deleted_at")
 	applicationsTable = NewTable("applications", "id", "job_id", "applicant_id", "recruiter_id", "name", "email",
 		"cover_letter", "status", "resume_filename", "resume_content_type", "resume_size", "resume_sha256",
-		"created_at", "version")
+		"created_at", "version", "updated_at", "rejection_reason")
 	// jobSearchTable holds, for each live job, only what a listing reads
 	// to find, count and order its matches: 19 MB at 100,000 jobs where
 	// jobs, with descriptions and their tsvector, is 112 MB
@@ -44,7 +46,8 @@ func (JobsProjector) Tables() []*Table { return []*Table{jobsTable, jobSearchTab
 
 func (JobsProjector) EventTypes() []string {
 	return []string{domain.JobPosted{}.EventType(), domain.JobUpdated{}.EventType(), domain.JobClosed{}.EventType(),
-		domain.JobReopened{}.EventType(), domain.JobDeleted{}.EventType(), domain.ApplicationSubmitted{}.EventType()}
+		domain.JobReopened{}.EventType(), domain.JobDeleted{}.EventType(), domain.ApplicationSubmitted{}.EventType(),
+		domain.ApplicationStatusChanged{}.EventType(), domain.ApplicationWithdrawn{}.EventType()}
 }
 
 // PartitionKey is the job an event is about: a job's events write its row,
@@ -57,8 +60,10 @@ func (JobsProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
 		return r.StreamID, true
 	case domain.StreamApplication:
 		e, err := r.Event()
-		if a, ok := e.(domain.ApplicationSubmitted); err == nil && ok && a.JobID != uuid.Nil {
-			return a.JobID, true
+		if err == nil {
+			if job := applicationJob(e); job != uuid.Nil {
+				return job, true
+			}
 		}
 		return r.StreamID, true // Apply reports what is wrong with it
 	}
@@ -85,7 +90,8 @@ func applyJobEvent(r eventstore.Record, w Writer) error {
 		j := PostedJob(e, r.Version)
 		if err := w.Insert(jobsTable, j.ID, j.RecruiterID, j.Title, j.Description, j.Company, j.Location,
 			j.EmploymentType, j.Remote, j.SalaryMin, j.SalaryMax, j.SalaryCurrency,
-			j.Status, j.CreatedAt, j.UpdatedAt, j.Version, int64(j.ApplicationCount)); err != nil {
+			j.Status, j.CreatedAt, j.UpdatedAt, j.Version, int64(j.ApplicationCount),
+			int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), nil); err != nil {
 			return err
 		}
 		return w.Insert(jobSearchTable, j.ID, j.RecruiterID, j.Status, j.CreatedAt, j.Title, j.Company, j.Location,
@@ -107,13 +113,21 @@ func applyJobEvent(r eventstore.Record, w Writer) error {
 		}
 		return w.Update(jobSearchTable, e.JobID, Set("status", domain.StatusOpen.String()))
 	case domain.JobDeleted:
-		if err := w.Delete(jobsTable, e.JobID); err != nil {
+		// The row stays, marked, for the applications it has (see migration
+		// 0012); its status is no listing's. job_search holds only what
+		// listings find, so its row goes.
+		if err := w.Update(jobsTable, e.JobID, Set("status", deletedStatus), Set("deleted_at", e.DeletedAt),
+			Set("updated_at", e.DeletedAt), Set("version", r.Version)); err != nil {
 			return err
 		}
 		return w.Delete(jobSearchTable, e.JobID)
 	}
 	return nil
 }
+
+// deletedStatus is the status of a deleted job's row in jobs: no filter
+// of a listing asks for it.
+const deletedStatus = "deleted"
 
 // searchUpdate is the part of a jobs update that job_search holds: an
 // update that changes none of its columns (a new salary, say) does not

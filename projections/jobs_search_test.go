@@ -291,7 +291,7 @@ SELECT j.id IS NOT NULL, s.id IS NOT NULL, array_remove(ARRAY[
   CASE WHEN lower(j.title) IS DISTINCT FROM s.title_lower THEN 'title_lower' END,
   CASE WHEN lower(j.company) IS DISTINCT FROM s.company_lower THEN 'company_lower' END,
   CASE WHEN lower(j.location) IS DISTINCT FROM s.location_lower THEN 'location_lower' END], NULL)
-FROM (SELECT $1::uuid AS id) k LEFT JOIN jobs j ON j.id = k.id LEFT JOIN job_search s ON s.id = k.id`, id).
+FROM (SELECT $1::uuid AS id) k LEFT JOIN jobs j ON j.id = k.id AND j.deleted_at IS NULL LEFT JOIN job_search s ON s.id = k.id`, id).
 		Scan(&r.inJobs, &r.inSearch, &differs)
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +381,7 @@ func TestJobSearchFollowsJobs(t *testing.T) {
 	events, err = job.Delete(poster, later())
 	apply("deleting", events, err)
 	row := jobSearchRow(t, ctx, own.Pool, job.ID())
-	is.True(!row.inJobs && !row.inSearch) // gone from both
+	is.True(!row.inJobs && !row.inSearch) // gone from both (jobs keeps it, marked deleted)
 	is.Equal(found(projections.JobFilter{Title: "insp", Status: "closed"}), 0)
 }
 

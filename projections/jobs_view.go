@@ -32,6 +32,9 @@ type JobRow struct {
 	UpdatedAt        time.Time
 	Version          int64
 	ApplicationCount int
+	// ApplicationsByStatus counts the job's applications at each status,
+	// in the order of domain.ApplicationStatuses.
+	ApplicationsByStatus [7]int
 }
 
 // JobCursor is where a page of jobs ends: the listing is ordered by
@@ -67,21 +70,25 @@ type JobsView struct{ pool Reader }
 func NewJobsView(pool Reader) JobsView { return JobsView{pool: pool} }
 
 const jobColumns = `id, recruiter_id, title, description, company, location, employment_type, remote,
-salary_min, salary_max, salary_currency, status, created_at, updated_at, version, application_count`
+salary_min, salary_max, salary_currency, status, created_at, updated_at, version, application_count,
+applications_submitted, applications_screening, applications_interview, applications_offer, applications_hired,
+applications_rejected, applications_withdrawn`
 
 // scanJob reads a row of jobColumns, then into extra any columns after them.
 func scanJob(row pgx.Row, extra ...any) (JobRow, error) {
 	var j JobRow
 	err := row.Scan(append([]any{&j.ID, &j.RecruiterID, &j.Title, &j.Description, &j.Company, &j.Location, &j.EmploymentType,
 		&j.Remote, &j.SalaryMin, &j.SalaryMax, &j.SalaryCurrency, &j.Status, &j.CreatedAt, &j.UpdatedAt,
-		&j.Version, &j.ApplicationCount}, extra...)...)
+		&j.Version, &j.ApplicationCount, &j.ApplicationsByStatus[0], &j.ApplicationsByStatus[1],
+		&j.ApplicationsByStatus[2], &j.ApplicationsByStatus[3], &j.ApplicationsByStatus[4], &j.ApplicationsByStatus[5],
+		&j.ApplicationsByStatus[6]}, extra...)...)
 	j.CreatedAt, j.UpdatedAt = j.CreatedAt.UTC(), j.UpdatedAt.UTC()
 	return j, err
 }
 
 // Get returns a live job.
 func (v JobsView) Get(ctx context.Context, id uuid.UUID) (JobRow, error) {
-	j, err := scanJob(v.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	j, err := scanJob(v.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND deleted_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return JobRow{}, domain.Errorf(domain.KindNotFound, "no such job")
 	}

@@ -70,15 +70,22 @@ func (w *MemoryWriter) insert(t *Table, row []any) (bool, error) {
 	return true, nil
 }
 
-func (w *MemoryWriter) InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, column string) error {
-	if _, err := counter.column(column); err != nil {
-		return err
+func (w *MemoryWriter) InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, columns ...string) error {
+	for _, column := range columns {
+		if _, err := counter.column(column); err != nil {
+			return err
+		}
 	}
 	inserted, err := w.insert(t, row)
 	if err != nil || !inserted {
 		return err
 	}
-	return w.Increment(counter, key, column, 1)
+	for _, column := range columns {
+		if err := w.Increment(counter, key, column, 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *MemoryWriter) Update(t *Table, key uuid.UUID, set ...Assignment) error {

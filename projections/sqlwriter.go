@@ -33,17 +33,24 @@ func (w SQLWriter) Insert(t *Table, row ...any) error {
 	return w.exec(t, "insert", t.insertSQL, row)
 }
 
-func (w SQLWriter) InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, column string) error {
+func (w SQLWriter) InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, columns ...string) error {
 	if err := t.checkRow(row); err != nil {
 		return err
 	}
-	c, err := counter.column(column)
-	if err != nil {
-		return err
+	var set strings.Builder
+	for i, column := range columns {
+		c, err := counter.column(column)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			set.WriteString(", ")
+		}
+		col := counter.quoted[c]
+		set.WriteString(col + ` = ` + col + ` + 1`)
 	}
-	col := counter.quoted[c]
-	sql := `WITH inserted AS (` + t.insertSQL + ` RETURNING 1) ` + counter.updateHead + col + ` = ` + col +
-		fmt.Sprintf(` + 1 WHERE %s = $%d AND EXISTS (SELECT FROM inserted)`, counter.quoted[0], len(row)+1)
+	sql := `WITH inserted AS (` + t.insertSQL + ` RETURNING 1) ` + counter.updateHead + set.String() +
+		fmt.Sprintf(` WHERE %s = $%d AND EXISTS (SELECT FROM inserted)`, counter.quoted[0], len(row)+1)
 	return w.exec(t, "insert", sql, append(slices.Clip(row), key))
 }
 

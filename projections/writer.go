@@ -89,9 +89,9 @@ type Writer interface {
 	// row with its key is there already.
 	Insert(t *Table, row ...any) error
 	// InsertCounted is Insert and, when the row is new, an Increment by
-	// one of the column of counter's row with key, as one change: applied
-	// again over the same rows, it counts nothing twice.
-	InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, column string) error
+	// one of each of columns of counter's row with key, as one change:
+	// applied again over the same rows, it counts nothing twice.
+	InsertCounted(t *Table, row []any, counter *Table, key uuid.UUID, columns ...string) error
 	// Update sets columns of the row with key; without such a row it does
 	// nothing.
 	Update(t *Table, key uuid.UUID, set ...Assignment) error

@@ -119,7 +119,7 @@ func (u *UI) handleApplicants(w http.ResponseWriter, r *http.Request, s *session
 	limit, after, err := api.ParseApplicationPaging(r.URL.Query())
 	var list projections.ApplicationPage
 	if err == nil {
-		list, err = u.Applications.ListForJob(r.Context(), job.ID, limit, after)
+		list, err = u.Applications.ListForJob(r.Context(), job.ID, "", limit, after)
 	}
 	if err != nil {
 		u.fail(w, r, err)

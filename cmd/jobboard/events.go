@@ -254,7 +254,8 @@ func stateOf(streamType string, history []domain.Event) (map[string]any, error) 
 		}
 		return map[string]any{"id": a.ID(), "job_id": a.JobID(), "applicant_id": a.ApplicantID(), "recruiter_id": a.RecruiterID(),
 			"name": a.Name(), "email": a.Email(), "cover_letter": a.CoverLetter(), "resume": a.Resume(),
-			"status": a.Status().String(), "submitted_at": a.SubmittedAt().UTC()}, nil
+			"status": a.Status().String(), "rejection_reason": a.RejectionReason(), "submitted_at": a.SubmittedAt().UTC(),
+			"updated_at": a.UpdatedAt().UTC(), "version": a.Version()}, nil
 	}
 	return nil, fmt.Errorf("unknown stream type %q", streamType)
 }

@@ -58,18 +58,7 @@ func seedLog(t *testing.T, dbURL string) (recruiter, job uuid.UUID, beforeUpdate
 	// Readers of the log (a replay, --follow) see only what no running
 	// transaction can still come before, and other tests' CREATE DATABASE
 	// holds one for up to a second: wait until the whole log is visible.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		head, err := store.Head(ctx)
-		is.NoErr(err)
-		if !head.Less(closed.Last()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the log's head %s did not reach the last event %s", head, closed.Last())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForHead(t, store, closed.Last())
 	return recruiter, job, at.Add(2 * time.Hour), at.Add(3*time.Hour + 30*time.Minute)
 }
 
