@@ -3,6 +3,7 @@ package web
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -108,27 +109,100 @@ type applicationsData struct {
 	Applications []projections.ApplicationRow
 	Total        int
 	Next         string
+	// Status is the applicants page's filter ("": every status), and
+	// Filters its links, each with its count.
+	Status  string
+	Filters []statusFilter
+	// Return is this page, where the forms in it bring the browser back.
+	Return string
+	// Moved is the application a form of this page just moved, for the
+	// notice that says so: with a filter, it may have left the list.
+	Moved *projections.ApplicationRow
 }
 
-// handleApplicants handles the "GET /app/jobs/{id}/applications" route.
+// statusFilter is a link of the applicants page's status filter.
+type statusFilter struct {
+	Label, Href string
+	Count       int
+	Current     bool
+}
+
+// statusFilters are the applicants page's filter links: every status,
+// then each of the seven with the job's count of applications at it.
+func statusFilters(job projections.JobRow, current string) []statusFilter {
+	base := "/app/jobs/" + job.ID.String() + "/applications"
+	out := []statusFilter{{Label: "All", Href: base, Count: job.ApplicationCount, Current: current == ""}}
+	for i, st := range domain.ApplicationStatuses {
+		out = append(out, statusFilter{Label: applicationStatusLabel(st.String()), Href: base + "?status=" + st.String(),
+			Count: job.ApplicationsByStatus[i], Current: current == st.String()})
+	}
+	return out
+}
+
+// listPages fills the page's Next link (r's path and filter, and the
+// cursor after list) and Return (r's page itself, without the notice).
+func listPages(data *applicationsData, r *http.Request, limit int, next *projections.ApplicationCursor) {
+	q := r.URL.Query()
+	q.Del("moved")
+	data.Return = r.URL.Path
+	if len(q) > 0 {
+		data.Return += "?" + q.Encode()
+	}
+	if c := api.EncodeApplicationCursor(next); c != "" {
+		nq := url.Values{"limit": {strconv.Itoa(limit)}, "cursor": {c}}
+		if data.Status != "" {
+			nq.Set("status", data.Status)
+		}
+		data.Next = r.URL.Path + "?" + nq.Encode()
+	}
+}
+
+// movedApplication is the application the moved parameter names, when
+// belongs says it is one of the page's; nil otherwise. It is only ever a
+// notice: a wrong id shows none.
+func (u *UI) movedApplication(r *http.Request, belongs func(projections.ApplicationRow) bool) *projections.ApplicationRow {
+	id, err := uuid.Parse(r.URL.Query().Get("moved"))
+	if err != nil {
+		return nil
+	}
+	a, err := u.Applications.Get(r.Context(), id)
+	if err != nil || !belongs(a) {
+		return nil
+	}
+	a.RejectionReason = nil // a notice shows no reason
+	return &a
+}
+
+// handleApplicants handles the "GET /app/jobs/{id}/applications" route:
+// the job's applicants, of one status or all, each with its status and a
+// form to move it.
 func (u *UI) handleApplicants(w http.ResponseWriter, r *http.Request, s *session) {
 	job, ok := u.ownJob(w, r, s)
 	if !ok {
 		return
 	}
-	limit, after, err := api.ParseApplicationPaging(r.URL.Query())
+	q := r.URL.Query()
+	var status string
+	if v, given := q["status"]; given && !(len(v) == 1 && v[0] == "") {
+		st, err := domain.ParseApplicationStatus(v[0])
+		if err != nil || len(v) > 1 {
+			u.errorPage(w, r, http.StatusBadRequest, "There is no such status to filter the applicants by. Choose one of the filters on the applicants page.")
+			return
+		}
+		status = st.String()
+	}
+	limit, after, err := api.ParseApplicationPaging(q)
 	var list projections.ApplicationPage
 	if err == nil {
-		list, err = u.Applications.ListForJob(r.Context(), job.ID, "", limit, after)
+		list, err = u.Applications.ListForJob(r.Context(), job.ID, status, limit, after)
 	}
 	if err != nil {
 		u.fail(w, r, err)
 		return
 	}
-	data := applicationsData{Job: &job, Applications: list.Items, Total: list.Total}
-	if c := api.EncodeApplicationCursor(list.Next); c != "" {
-		data.Next = r.URL.Path + "?limit=" + strconv.Itoa(limit) + "&cursor=" + c
-	}
+	data := applicationsData{Job: &job, Applications: list.Items, Total: list.Total, Status: status, Filters: statusFilters(job, status)}
+	listPages(&data, r, limit, list.Next)
+	data.Moved = u.movedApplication(r, func(a projections.ApplicationRow) bool { return a.JobID == job.ID })
 	u.render(w, r, http.StatusOK, "applicants", &page{Title: "Applicants: " + job.Title, Data: data})
 }
 
@@ -143,10 +217,14 @@ func (u *UI) handleMyApplications(w http.ResponseWriter, r *http.Request, s *ses
 		u.fail(w, r, err)
 		return
 	}
-	data := applicationsData{Applications: list.Items, Total: list.Total}
-	if c := api.EncodeApplicationCursor(list.Next); c != "" {
-		data.Next = r.URL.Path + "?limit=" + strconv.Itoa(limit) + "&cursor=" + c
+	// The recruiter's reasons are theirs: nothing of them reaches the
+	// applicant's page, whatever its template shows.
+	for i := range list.Items {
+		list.Items[i].RejectionReason = nil
 	}
+	data := applicationsData{Applications: list.Items, Total: list.Total}
+	listPages(&data, r, limit, list.Next)
+	data.Moved = u.movedApplication(r, func(a projections.ApplicationRow) bool { return a.ApplicantID == s.UserID })
 	u.render(w, r, http.StatusOK, "my_applications", &page{Title: "My applications", Data: data})
 }
 
@@ -176,11 +254,7 @@ func (u *UI) visibleApplication(w http.ResponseWriter, r *http.Request, s *sessi
 // handleApplication handles the "GET /app/applications/{id}" route, where
 // the email to the recruiter links.
 func (u *UI) handleApplication(w http.ResponseWriter, r *http.Request, s *session) {
-	a, ok := u.visibleApplication(w, r, s)
-	if !ok {
-		return
-	}
-	u.render(w, r, http.StatusOK, "application", &page{Title: "Application from " + a.Name, Data: a})
+	u.showApplication(w, r, s, http.StatusOK, nil, nil, nil, false, nil)
 }
 
 // handleResume handles the "GET /app/applications/{id}/resume" route: the

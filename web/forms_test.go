@@ -199,7 +199,17 @@ func TestCloseReopenAndDelete(t *testing.T) {
 	is.Equal(res.status, http.StatusSeeOther)
 	is.Equal(res.location(), "/app/my/jobs")
 	is.Equal(b.anonymous.get(job).status, http.StatusNotFound)
-	is.Equal(b.seeker.get("/app/applications/"+b.applicationID).status, http.StatusNotFound) // its applications went with it
+	// Its applications are listed nowhere, but each stays readable by its
+	// two parties, as the API keeps it.
+	is.True(!strings.Contains(b.seeker.get("/app/me/applications").body, b.applicationID))
+	is.Equal(b.owner.get(job+"/applications").status, http.StatusNotFound)
+	for _, who := range []*browser{b.seeker, b.owner} {
+		page := who.get("/app/applications/" + b.applicationID)
+		is.Equal(page.status, http.StatusOK)
+		is.True(strings.Contains(page.body, "(this job has been deleted)"))
+		is.True(!strings.Contains(page.body, `href="`+job+`"`)) // no link to a page that is gone
+	}
+	is.Equal(b.otherSeeker.get("/app/applications/"+b.applicationID).status, http.StatusNotFound)
 }
 
 // TestApply checks the apply form: the rules shown before sending, an
@@ -240,7 +250,7 @@ func TestApply(t *testing.T) {
 	is.True(fieldError(res.body, "name") != "")
 	is.True(fieldError(res.body, "email") != "")
 
-	is.True(!strings.Contains(seeker.get("/app/me/applications").body, `<tr class="application">`)) // nothing applied so far
+	is.True(!strings.Contains(seeker.get("/app/me/applications").body, `<tr class="application"`)) // nothing applied so far
 
 	resume := testfiles.PDF(3000)
 	id := seeker.apply(jobID, &upload{name: "cv.pdf", content: resume})
@@ -254,9 +264,9 @@ func TestApply(t *testing.T) {
 	is.True(strings.Contains(problemText(res.body), "already applied"))
 
 	mine := seeker.get("/app/me/applications").body
-	is.Equal(strings.Count(mine, `<tr class="application">`), 1)
+	is.Equal(strings.Count(mine, `<tr class="application"`), 1)
 	is.True(strings.Contains(mine, `<a href="/app/applications/`+id+`">Apply Engineer</a>`))
-	is.True(strings.Contains(mine, `<td class="status">Submitted</td>`))
+	is.True(strings.Contains(mine, `<td class="status"><span class="badge badge-status badge-submitted">Submitted</span></td>`))
 
 	applicants := owner.get(job + "/applications").body
 	is.True(strings.Contains(applicants, `<a href="/app/applications/`+id+`">Ada</a>`))

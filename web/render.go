@@ -64,6 +64,10 @@ func mustParseTemplates() map[string]*template.Template {
 // HTML: everything they return is escaped like any other value.
 var templateFuncs = template.FuncMap{
 	"date": func(t time.Time) string { return t.UTC().Format("2 January 2006") },
+	// dateTime is for a history, where several moves may fall on one day.
+	"dateTime": func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
+	// isoTime is a <time> element's datetime attribute.
+	"isoTime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	// fieldError is the error of a field as the field-error partial
 	// takes it, or nil.
 	"fieldError": func(errs map[string]string, field string) *fieldError {
@@ -75,6 +79,9 @@ var templateFuncs = template.FuncMap{
 	"employmentType":    employmentTypeLabel,
 	"salary":            salaryText,
 	"applicationStatus": applicationStatusLabel,
+	"moveTargets":       moveTargets,
+	"finalStatus":       finalStatus,
+	"withdrawHref":      withdrawHref,
 	"size":              sizeText,
 	"passwordRule": func() string {
 		return fmt.Sprintf("%d to %d bytes: a few words make a good one.", commands.MinPasswordBytes, commands.MaxPasswordBytes)
@@ -115,6 +122,7 @@ var fieldLabels = map[string]string{
 	"salary_max": "Maximum salary", "salary_currency": "Salary currency", "email": "Email",
 	"password": "Password", "name": "Name", "role": "Role", "cover_letter": "Cover letter",
 	"resume": "Resume", "q": "Keywords", "limit": "Results per page", "cursor": "Page", "version": "Version",
+	"status": "Move to", "reason": "Reason for rejecting",
 }
 
 // problemOf turns a refusal into what a page shows of it: the message in
@@ -358,10 +366,49 @@ func thousands(n int64) string {
 	return sign + b.String()
 }
 
-// applicationStatusLabel names an application's status for people.
+// applicationStatusLabels name the statuses for people.
+var applicationStatusLabels = map[string]string{
+	domain.ApplicationSubmittedStatus.String(): "Submitted",
+	domain.StatusScreening.String():            "Screening",
+	domain.StatusInterview.String():            "Interview",
+	domain.StatusOffer.String():                "Offer",
+	domain.StatusHired.String():                "Hired",
+	domain.StatusRejected.String():             "Rejected",
+	domain.StatusWithdrawn.String():            "Withdrawn",
+}
+
+// applicationStatusLabel names an application's status for people; a
+// status it does not know (a newer release's) is shown as it is stored.
 func applicationStatusLabel(status string) string {
-	if status == domain.ApplicationSubmittedStatus.String() {
-		return "Submitted"
+	if l, ok := applicationStatusLabels[status]; ok {
+		return l
 	}
 	return status
+}
+
+// finalStatus reports whether an application at status moves no more: no
+// page offers to move or withdraw it. A status this release does not know
+// is taken as final, so that no control is offered that would only fail.
+func finalStatus(status string) bool {
+	st, err := domain.ParseApplicationStatus(status)
+	return err != nil || st.Final()
+}
+
+// moveTargets are the statuses the job's recruiter may move an application
+// at status to, in the pipeline's order: any but withdrawn (the
+// applicant's alone) and the one it has; none once it is final. The
+// domain decides again when the form is sent; this only keeps the form
+// from offering what it would refuse.
+func moveTargets(status string) []option {
+	if finalStatus(status) {
+		return nil
+	}
+	var out []option
+	for _, st := range domain.ApplicationStatuses {
+		if st == domain.StatusWithdrawn || st.String() == status {
+			continue
+		}
+		out = append(out, option{Value: st.String(), Label: applicationStatusLabel(st.String())})
+	}
+	return out
 }

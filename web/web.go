@@ -119,6 +119,9 @@ func (u *UI) routes() http.Handler {
 	mux.HandleFunc("GET /app/me/applications", u.as(seeker, u.handleMyApplications))
 	mux.HandleFunc("GET /app/applications/{id}", u.signedIn(u.handleApplication))
 	mux.HandleFunc("GET /app/applications/{id}/resume", u.signedIn(u.handleResume))
+	mux.HandleFunc("POST /app/applications/{id}/status", u.as(recruiter, u.handleMoveApplication))
+	mux.HandleFunc("GET /app/applications/{id}/withdraw", u.as(seeker, u.handleWithdrawForm))
+	mux.HandleFunc("POST /app/applications/{id}/withdraw", u.as(seeker, u.handleWithdraw))
 	mux.HandleFunc("/app/", u.handleNotFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
@@ -200,14 +203,18 @@ func (u *UI) as(role domain.Role, next func(http.ResponseWriter, *http.Request, 
 }
 
 // toSignIn sends the browser to sign in, with the page to come back to:
-// the page itself for a GET, the job's page for a form posted about a job
-// (the form's answer cannot be replayed by a redirect).
+// the page itself for a GET; for a form, whose answer cannot be replayed by
+// a redirect, the page of what it was posted about: the application's for
+// a form about an application, the job's for a form about a job.
 func (u *UI) toSignIn(w http.ResponseWriter, r *http.Request) {
 	next := r.URL.RequestURI()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		next = r.URL.Path
 		if id := r.PathValue("id"); id != "" {
 			next = "/app/jobs/" + id
+			if strings.HasPrefix(r.URL.Path, "/app/applications/") {
+				next = "/app/applications/" + id
+			}
 		}
 	}
 	target := "/app/signin"

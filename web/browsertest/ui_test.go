@@ -39,6 +39,7 @@ func TestUI(t *testing.T) {
 	}{
 		{"job seeker signs up, searches and applies", testJobSeekerApplies},
 		{"recruiter posts a job, downloads a resume and closes the job", testRecruiterPostsAndCloses},
+		{"recruiter moves and rejects applicants, job seeker withdraws", testHiringPipeline},
 		{"markup in a job is shown as text", testMarkupIsText},
 		{"a form posted from another origin is refused", testCrossOriginPost},
 		{"a resume over 5 MiB is refused by the form", testResumeTooLarge},
