@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/matryer/is"
 
+	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/internal/smtptest"
 )
 
@@ -48,9 +49,21 @@ func testApplication() Application {
 	}
 }
 
+// newApplication is the recruiter's mail about a, as the worker has it:
+// its delivery's id is the application's.
+func newApplication(a Application) Mail {
+	return Mail{ID: a.ID, Kind: KindNewApplication, Application: a, At: a.SubmittedAt}
+}
+
 func composed(t *testing.T, a Application) []byte {
 	t.Helper()
-	m, err := Compose("Job Board <jobs@jobboard.example>", "https://jobs.example/", a)
+	return composedMail(t, newApplication(a))
+}
+
+// composedMail is the mail m as it goes on the wire.
+func composedMail(t *testing.T, mail Mail) []byte {
+	t.Helper()
+	m, err := Compose("Job Board <jobs@jobboard.example>", "https://jobs.example/", mail)
 	if err != nil {
 		t.Fatalf("compose: %v", err)
 	}
@@ -163,7 +176,7 @@ func TestComposeQuotesTheRecruitersName(t *testing.T) {
 			is := is.New(t)
 			a := testApplication()
 			a.RecruiterName = c.name
-			m, err := Compose("Job Board <jobs@jobboard.example>", "https://jobs.example/", a)
+			m, err := Compose("Job Board <jobs@jobboard.example>", "https://jobs.example/", newApplication(a))
 			is.NoErr(err) // composed
 			rcpts, err := m.GetRecipients()
 			is.NoErr(err)
@@ -193,7 +206,7 @@ func TestComposeChecksAddresses(t *testing.T) {
 	for _, bad := range []string{"", "not an address", "Ann <ann@acme.example>", "ann@acme.example\r\nBcc: victim@example.com"} {
 		a := testApplication()
 		a.RecruiterEmail = bad
-		_, err := Compose("jobs@jobboard.example", "https://jobs.example/", a)
+		_, err := Compose("jobs@jobboard.example", "https://jobs.example/", newApplication(a))
 		is.True(err != nil) // refused
 	}
 
@@ -206,4 +219,165 @@ func TestComposeChecksAddresses(t *testing.T) {
 	replyTo, err := msg.Header.AddressList("Reply-To")
 	is.NoErr(err)
 	is.Equal(replyTo[0].Address, "bob seeker@example.com") // a quoted local part stays one address
+}
+
+// mailOf is the mail of kind about testApplication, as LogSource makes it:
+// only the recruiter's mail about a new application has the cover letter
+// and the resume, and only the recruiter's mails the recruiter.
+func mailOf(kind Kind, status domain.ApplicationStatus) Mail {
+	a := testApplication()
+	m := Mail{ID: uuid.MustParse("0193f4a2-7b1c-7d4e-8f00-0000000000aa"), Kind: kind, Application: a, Status: status,
+		At: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	if kind != KindNewApplication {
+		m.CoverLetter, m.Resume = "", nil
+	}
+	if kind.Recipient() == "applicant" {
+		m.RecruiterEmail, m.RecruiterName = "", ""
+	}
+	return m
+}
+
+// textAndHTML returns a mail's text and HTML parts, and fails the test if
+// it has anything else.
+func textAndHTML(t *testing.T, parts []part) (text, html string) {
+	t.Helper()
+	for _, p := range parts {
+		switch p.contentType {
+		case "text/plain":
+			text = string(p.body)
+		case "text/html":
+			html = string(p.body)
+		default:
+			t.Errorf("a part of type %s", p.contentType)
+		}
+	}
+	if text == "" || html == "" {
+		t.Fatalf("no text or no HTML part")
+	}
+	return text, html
+}
+
+func TestComposeApplicationReceived(t *testing.T) {
+	is := is.New(t)
+	m := mailOf(KindApplicationReceived, domain.ApplicationStatus{})
+	msg, parts := parseMail(t, composedMail(t, m))
+	is.Equal(msg.Header.Get("Subject"), "Application received: Backend Engineer")
+	to, err := msg.Header.AddressList("To")
+	is.NoErr(err)
+	is.Equal(to, []*mail.Address{{Name: "Bob Seeker", Address: "bob@example.com"}})         // to the applicant, at the application's address
+	is.Equal(msg.Header.Get("Reply-To"), "")                                                // nobody's address but theirs
+	is.Equal(msg.Header.Get("Message-Id"), "<received-"+m.ID.String()+"@jobboard.example>") // derived from the delivery
+	date, err := msg.Header.Date()
+	is.NoErr(err)
+	is.True(date.Equal(m.SubmittedAt)) // dated when the application was made
+	text, html := textAndHTML(t, parts)
+	is.True(strings.Contains(text, `Hello Bob Seeker,`))
+	is.True(strings.Contains(text, `Your application to "Backend Engineer" was received on 2026-11-25 10:30 UTC`))
+	is.True(strings.Contains(text, "https://jobs.example/app/applications/"+m.Application.ID.String())) // a link to their application
+	is.True(strings.Contains(html, `href="https://jobs.example/app/applications/`+m.Application.ID.String()))
+	is.True(!strings.Contains(text, "ann@acme.example")) // nothing of the recruiter's
+}
+
+func TestComposeStatusChanged(t *testing.T) {
+	for status, words := range map[domain.ApplicationStatus]string{
+		domain.StatusInterview: "has moved on to the interview stage",
+		domain.StatusOffer:     "has reached the offer stage",
+		domain.StatusHired:     "you have been hired for",
+		domain.StatusRejected:  "your application was rejected",
+	} {
+		t.Run(status.String(), func(t *testing.T) {
+			is := is.New(t)
+			m := mailOf(KindStatusChanged, status)
+			msg, parts := parseMail(t, composedMail(t, m))
+			is.Equal(msg.Header.Get("Subject"), "Your application for Backend Engineer")
+			to, err := msg.Header.AddressList("To")
+			is.NoErr(err)
+			is.Equal(to, []*mail.Address{{Name: "Bob Seeker", Address: "bob@example.com"}}) // to the applicant
+			is.Equal(msg.Header.Get("Message-Id"), "<status-"+m.ID.String()+"@jobboard.example>")
+			date, err := msg.Header.Date()
+			is.NoErr(err)
+			is.True(date.Equal(m.At)) // dated when it moved
+			text, html := textAndHTML(t, parts)
+			is.True(strings.Contains(text, words)) // the status, in words
+			is.True(strings.Contains(html, words)) // in both parts
+			is.True(strings.Contains(text, "https://jobs.example/app/applications/"+m.Application.ID.String()))
+		})
+	}
+}
+
+// Only the four statuses an applicant is told about make a mail.
+func TestComposeStatusChangedRefusesOtherStatuses(t *testing.T) {
+	is := is.New(t)
+	for _, status := range []domain.ApplicationStatus{{}, domain.ApplicationSubmittedStatus, domain.StatusScreening, domain.StatusWithdrawn} {
+		_, err := Compose("jobs@jobboard.example", "https://jobs.example/", mailOf(KindStatusChanged, status))
+		is.True(err != nil) // refused
+	}
+	_, err := Compose("jobs@jobboard.example", "https://jobs.example/", mailOf("no_such_kind", domain.ApplicationStatus{}))
+	is.True(err != nil) // and so is an unknown kind
+}
+
+func TestComposeApplicationWithdrawn(t *testing.T) {
+	is := is.New(t)
+	m := mailOf(KindApplicationWithdrawn, domain.ApplicationStatus{})
+	msg, parts := parseMail(t, composedMail(t, m))
+	is.Equal(msg.Header.Get("Subject"), "Application withdrawn: Backend Engineer")
+	to, err := msg.Header.AddressList("To")
+	is.NoErr(err)
+	is.Equal(to, []*mail.Address{{Name: "Ann Recruiter", Address: "ann@acme.example"}}) // to the recruiter
+	is.Equal(msg.Header.Get("Message-Id"), "<withdrawn-"+m.ID.String()+"@jobboard.example>")
+	date, err := msg.Header.Date()
+	is.NoErr(err)
+	is.True(date.Equal(m.At)) // dated when it was withdrawn
+	text, html := textAndHTML(t, parts)
+	is.True(strings.Contains(text, `Bob Seeker withdrew their application to "Backend Engineer" on 2026-11-27 09:00 UTC.`)) // who, what, when
+	is.True(strings.Contains(text, "https://jobs.example/app/applications/"+m.Application.ID.String()))                     // a link to the application
+	is.True(strings.Contains(html, `href="https://jobs.example/app/applications/`+m.Application.ID.String()))
+}
+
+// In every new mail, the title and the names cannot add headers, and are
+// escaped in HTML.
+func TestComposeNewMailsEscapeUserText(t *testing.T) {
+	for _, m := range []Mail{
+		mailOf(KindApplicationReceived, domain.ApplicationStatus{}),
+		mailOf(KindStatusChanged, domain.StatusInterview),
+		mailOf(KindApplicationWithdrawn, domain.ApplicationStatus{}),
+	} {
+		t.Run(string(m.Kind), func(t *testing.T) {
+			is := is.New(t)
+			m.JobTitle = "Engineer\r\nBcc: victim@example.com\r\n\r\n<b>body</b>"
+			m.ApplicantName = "<script>alert(\"x\")</script>\r\nX-Evil: 1"
+			m.RecruiterName = "Ann\nX-Evil: 2"
+			m.CoverLetter = `<img src=x onerror=alert(1)>`
+			msg, parts := parseMail(t, composedMail(t, m))
+			is.Equal(msg.Header.Get("Bcc"), "")                                                                  // no header was injected through the title
+			is.Equal(msg.Header.Get("X-Evil"), "")                                                               // nor through a name
+			is.Equal(msg.Header.Get("Subject"), subjects[m.Kind]+"Engineer Bcc: victim@example.com <b>body</b>") // the title is one line
+			to, err := msg.Header.AddressList("To")
+			is.NoErr(err)
+			is.Equal(len(to), 1) // one recipient
+			_, html := textAndHTML(t, parts)
+			is.True(!strings.Contains(html, "<script>"))      // no script in HTML
+			is.True(!strings.Contains(html, "<b>body"))       // no element from the title
+			is.True(!strings.Contains(html, "<img"))          // nor from the cover letter
+			is.True(strings.Contains(html, "&lt;b&gt;body"))  // the title is shown as text
+			is.True(strings.Contains(html, "&lt;script&gt;")) // and so is the name
+		})
+	}
+}
+
+// Each kind of mail has its own Message-ID; the recruiter's about a new
+// application has the one it always had.
+func TestMessageIDs(t *testing.T) {
+	is := is.New(t)
+	id := uuid.New()
+	seen := map[string]bool{}
+	for _, k := range Kinds {
+		got := MessageID(k, id, "Job Board <jobs@jobboard.example>")
+		is.True(!seen[got]) // one per kind
+		seen[got] = true
+		_, err := mail.ParseAddress("<" + got + ">")
+		is.NoErr(err) // a well-formed msg-id
+	}
+	is.Equal(MessageID(KindNewApplication, id, "jobs@jobboard.example"), "application-"+id.String()+"@jobboard.example")
+	is.Equal(MessageID(KindStatusChanged, id, "not an address"), "status-"+id.String()+"@jobboard.invalid")
 }

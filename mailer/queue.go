@@ -21,9 +21,18 @@ const (
 	StatusFailed  Status = "failed"
 )
 
-// Delivery is one row of the email queue.
+// Delivery is one row of the email queue: one mail.
 type Delivery struct {
+	// ID is the mail's own: its Message-ID is derived from it. The
+	// recruiter's mail about a new application has the application's id.
+	ID            uuid.UUID
+	Kind          Kind
 	ApplicationID uuid.UUID
+	// EventID is the event the mail is about (uuid.Nil for a recruiter's
+	// mail queued before mails were keyed by event, whose event was not
+	// found), EventPosition its place in the log.
+	EventID       uuid.UUID
+	EventPosition int64
 	Status        Status
 	Attempts      int
 	NextAttemptAt time.Time
@@ -41,7 +50,7 @@ type Queue struct {
 // NewQueue returns the queue in pool's database.
 func NewQueue(pool *pgxpool.Pool) *Queue { return &Queue{pool: pool} }
 
-// ErrNotFound: no delivery for that application.
+// ErrNotFound: no delivery with that id.
 var ErrNotFound = errors.New("no such delivery")
 
 // execer runs a statement that needs no answer: a transaction, or the
@@ -50,11 +59,35 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// enqueue queues the email about an application, once however often it is
-// called.
-func enqueue(ctx context.Context, q execer, applicationID uuid.UUID) error {
-	_, err := q.Exec(ctx, `INSERT INTO email_deliveries (application_id) VALUES ($1) ON CONFLICT DO NOTHING`, applicationID)
+// enqueue queues a mail, once however often it is called: its id is
+// derived from its event and kind (see Ref), and (event_id, kind) is
+// unique besides.
+func enqueue(ctx context.Context, q execer, r Ref) error {
+	var eventID any
+	if r.EventID != uuid.Nil {
+		eventID = r.EventID
+	}
+	_, err := q.Exec(ctx, `
+INSERT INTO email_deliveries (id, kind, application_id, event_id, event_position) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING`, r.ID, string(r.Kind), r.ApplicationID, eventID, r.EventPosition)
 	return err
+}
+
+// claimed is a delivery a worker has leased, and the attempt.
+type claimed struct {
+	Ref
+	attempt int
+}
+
+// returningClaimed is what a claim returns, for scanClaimed.
+const returningClaimed = `RETURNING d.id, d.kind, d.application_id, coalesce(d.event_id, '00000000-0000-0000-0000-000000000000'), coalesce(d.event_position, 0), d.attempts`
+
+func scanClaimed(row pgx.Row) (claimed, error) {
+	var c claimed
+	var kind string
+	err := row.Scan(&c.ID, &kind, &c.ApplicationID, &c.EventID, &c.EventPosition, &c.attempt)
+	c.Kind = Kind(kind)
+	return c, err
 }
 
 // claim takes the pending delivery that has been due longest and that no
@@ -63,29 +96,23 @@ func enqueue(ctx context.Context, q execer, applicationID uuid.UUID) error {
 // while the mail server is talked to. SKIP LOCKED lets concurrent workers
 // take different rows; the attempt number it returns fences the outcome
 // (a worker whose lease ran out cannot record over the next one's).
-func (q *Queue) claim(ctx context.Context, lease time.Duration) (id uuid.UUID, attempt int, ok bool, err error) {
-	err = q.pool.QueryRow(ctx, `
+func (q *Queue) claim(ctx context.Context, lease time.Duration) (claimed, bool, error) {
+	c, err := scanClaimed(q.pool.QueryRow(ctx, `
 UPDATE email_deliveries d SET attempts = d.attempts + 1, lease_until = now() + make_interval(secs => $1), updated_at = now()
-WHERE d.application_id = (
-    SELECT application_id FROM email_deliveries
+WHERE d.id = (
+    SELECT id FROM email_deliveries
     WHERE status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now())
     ORDER BY next_attempt_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING d.application_id, d.attempts`, lease.Seconds()).Scan(&id, &attempt)
+`+returningClaimed, lease.Seconds()))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, 0, false, nil
+		return claimed{}, false, nil
 	}
 	if err != nil {
-		return uuid.Nil, 0, false, fmt.Errorf("claim a delivery: %w", err)
+		return claimed{}, false, fmt.Errorf("claim a delivery: %w", err)
 	}
-	return id, attempt, true, nil
-}
-
-// claimed is a delivery a worker has leased: its id and the attempt.
-type claimed struct {
-	id      uuid.UUID
-	attempt int
+	return c, true, nil
 }
 
 // claimIDs leases those of ids that are pending, due and not leased, as
@@ -94,18 +121,14 @@ type claimed struct {
 // a scanning claim that took one of them first keeps it.
 func (q *Queue) claimIDs(ctx context.Context, ids []uuid.UUID, lease time.Duration) ([]claimed, error) {
 	rows, err := q.pool.Query(ctx, `
-UPDATE email_deliveries SET attempts = attempts + 1, lease_until = now() + make_interval(secs => $2), updated_at = now()
-WHERE application_id = ANY($1) AND status = 'pending' AND next_attempt_at <= now()
+UPDATE email_deliveries d SET attempts = attempts + 1, lease_until = now() + make_interval(secs => $2), updated_at = now()
+WHERE id = ANY($1) AND status = 'pending' AND next_attempt_at <= now()
   AND (lease_until IS NULL OR lease_until <= now())
-RETURNING application_id, attempts`, ids, lease.Seconds())
+`+returningClaimed, ids, lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-		var c claimed
-		err := row.Scan(&c.id, &c.attempt)
-		return c, err
-	})
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) { return scanClaimed(row) })
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -115,19 +138,19 @@ RETURNING application_id, attempts`, ids, lease.Seconds())
 // sent records that attempt delivered the mail.
 func (q *Queue) sent(ctx context.Context, id uuid.UUID, attempt int) error {
 	return q.record(ctx, `UPDATE email_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL, updated_at = now()
-WHERE application_id = $1 AND attempts = $2`, id, attempt)
+WHERE id = $1 AND attempts = $2`, id, attempt)
 }
 
 // retryAt records a transient failure: the delivery is due again at next.
 func (q *Queue) retryAt(ctx context.Context, id uuid.UUID, attempt int, next time.Time, reason string) error {
 	return q.record(ctx, `UPDATE email_deliveries SET next_attempt_at = $3, lease_until = NULL, last_error = $4, updated_at = now()
-WHERE application_id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, next, reason)
+WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, next, reason)
 }
 
 // failed records a permanent failure.
 func (q *Queue) failed(ctx context.Context, id uuid.UUID, attempt int, reason string) error {
 	return q.record(ctx, `UPDATE email_deliveries SET status = 'failed', lease_until = NULL, last_error = $3, updated_at = now()
-WHERE application_id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, reason)
+WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, reason)
 }
 
 func (q *Queue) record(ctx context.Context, sql string, args ...any) error {
@@ -155,38 +178,48 @@ SELECT min(greatest(next_attempt_at, coalesce(lease_until, next_attempt_at))) FR
 // List returns deliveries, newest first; with status set, only those.
 func (q *Queue) List(ctx context.Context, status Status, limit int) ([]Delivery, error) {
 	rows, err := q.pool.Query(ctx, `
-SELECT application_id, status, attempts, next_attempt_at, coalesce(last_error, ''), created_at, updated_at, sent_at
+SELECT id, kind, application_id, coalesce(event_id, '00000000-0000-0000-0000-000000000000'), coalesce(event_position, 0),
+       status, attempts, next_attempt_at, coalesce(last_error, ''), created_at, updated_at, sent_at
 FROM email_deliveries WHERE $1 = '' OR status = $1
-ORDER BY created_at DESC, application_id LIMIT $2`, string(status), limit)
+ORDER BY created_at DESC, event_position DESC NULLS LAST, id LIMIT $2`, string(status), limit)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
 		var d Delivery
-		err := row.Scan(&d.ApplicationID, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.LastError, &d.CreatedAt, &d.UpdatedAt, &d.SentAt)
+		var kind string
+		err := row.Scan(&d.ID, &kind, &d.ApplicationID, &d.EventID, &d.EventPosition,
+			&d.Status, &d.Attempts, &d.NextAttemptAt, &d.LastError, &d.CreatedAt, &d.UpdatedAt, &d.SentAt)
+		d.Kind = Kind(kind)
 		return d, err
 	})
 }
 
-// Retry queues a failed delivery again, due now. A pending one is made due
-// now; a sent one is refused (ErrNotFound when there is none).
-func (q *Queue) Retry(ctx context.Context, id uuid.UUID) error {
-	var status Status
-	err := q.pool.QueryRow(ctx, `
+// Retry queues again, due now, the mails that id names and that were not
+// sent: the delivery with that id, or every delivery about the
+// application with that id (the recruiter's mail about a new application
+// has the application's id: it is both). A pending one is made due now.
+// It says how many; when every mail id names was sent, it refuses (an
+// error), and when id names none, it returns ErrNotFound.
+func (q *Queue) Retry(ctx context.Context, id uuid.UUID) (int64, error) {
+	tag, err := q.pool.Exec(ctx, `
 UPDATE email_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
-WHERE application_id = $1 AND status <> 'sent'
-RETURNING status`, id).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		var exists bool
-		if err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM email_deliveries WHERE application_id = $1)`, id).Scan(&exists); err != nil {
-			return err
-		}
-		if exists {
-			return fmt.Errorf("the mail about application %s was sent already", id)
-		}
-		return ErrNotFound
+WHERE (id = $1 OR application_id = $1) AND status <> 'sent'`, id)
+	if err != nil {
+		return 0, err
 	}
-	return err
+	if n := tag.RowsAffected(); n > 0 {
+		return n, nil
+	}
+	var exists bool
+	if err := q.pool.QueryRow(ctx, `
+SELECT EXISTS (SELECT 1 FROM email_deliveries WHERE id = $1 OR application_id = $1)`, id).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if exists {
+		return 0, fmt.Errorf("the mails of %s were sent already", id)
+	}
+	return 0, ErrNotFound
 }
 
 // RetryFailed queues every failed delivery again and says how many.

@@ -19,7 +19,7 @@ func send(t *testing.T, url string, roots *x509.CertPool) error {
 	if err != nil {
 		t.Fatalf("sender for %s: %v", url, err)
 	}
-	m, err := Compose("jobs@jobboard.example", "https://jobs.example/", testApplication())
+	m, err := Compose("jobs@jobboard.example", "https://jobs.example/", newApplication(testApplication()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,50 +21,62 @@ import (
 // ConsumerGroup is the mailer's consumer group on the events topic.
 const ConsumerGroup = "mailer"
 
-// applicationSubmitted is the event type the mailer queues a mail for.
-const applicationSubmitted = "ApplicationSubmitted"
-
-// Register adds the handler that queues a delivery for every
-// ApplicationSubmitted. It only inserts a row, in the subscriber's
-// transaction: the mail server is never talked to while that transaction
-// (which holds back every other consumer group) is open. Once the row has
-// committed, due is told its id.
+// Register adds the handler that queues the mails an event causes (see
+// mailsFor): on ApplicationSubmitted, the recruiter's and the applicant's;
+// on ApplicationStatusChanged, the applicant's when the move tells them;
+// on ApplicationWithdrawn, the recruiter's. It only inserts rows, in the
+// subscriber's transaction: the mail server is never talked to while that
+// transaction (which holds back every other consumer group) is open. Once
+// the rows have committed, due is told their ids.
 func Register(router *message.Router, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, due *Due) error {
-	cfg.Interest = []string{applicationSubmitted}
+	cfg.Interest = slices.Clone(interest)
 	sub, err := bus.NewSubscriber(pool, ConsumerGroup, relay, cfg, router.Logger())
 	if err != nil {
 		return err
 	}
 	router.AddConsumerHandler("mailer-enqueue", eventstore.Topic, sub, func(msg *message.Message) error {
-		if msg.Metadata.Get(eventstore.MetaEventType) != applicationSubmitted {
+		if !slices.Contains(interest, msg.Metadata.Get(eventstore.MetaEventType)) {
 			return nil
 		}
 		r, err := eventstore.RecordFromMessage(msg)
 		if err != nil {
 			return err
 		}
+		mails, err := mailsFor(r)
+		if err != nil || len(mails) == 0 {
+			return err
+		}
 		return bus.Stage(msg, "mailer", func(q *bus.Queue) error {
-			q.AfterCommit(func() { due.Queued(r.StreamID) })
-			return enqueue(msg.Context(), q, r.StreamID)
+			q.AfterCommit(func() {
+				for _, m := range mails {
+					due.Queued(m.ID)
+				}
+			})
+			for _, m := range mails {
+				if err := enqueue(msg.Context(), q, m); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 	})
 	return nil
 }
 
-// Source finds what the mail about an application says.
+// Source finds what a mail says.
 type Source interface {
-	Load(ctx context.Context, applicationID uuid.UUID) (Application, error)
+	Load(ctx context.Context, ref Ref) (Mail, error)
 }
 
 // SourceFunc is a Source.
-type SourceFunc func(ctx context.Context, applicationID uuid.UUID) (Application, error)
+type SourceFunc func(ctx context.Context, ref Ref) (Mail, error)
 
-func (f SourceFunc) Load(ctx context.Context, id uuid.UUID) (Application, error) { return f(ctx, id) }
+func (f SourceFunc) Load(ctx context.Context, ref Ref) (Mail, error) { return f(ctx, ref) }
 
 // WorkerConfig tunes the sending.
 type WorkerConfig struct {
 	From    string // MAIL_FROM
-	BaseURL string // APP_BASE_URL, for the link to the application
+	BaseURL string // APP_BASE_URL, for the link to the application's page
 	// Concurrency is how many mails one process sends at once.
 	Concurrency int
 	// SendTimeout bounds one attempt, connection included.
@@ -180,14 +193,14 @@ func (w *Worker) deliverTold(ctx context.Context, ids []uuid.UUID) {
 		return
 	}
 	for _, c := range leased {
-		w.deliver(ctx, c.id, c.attempt)
+		w.deliver(ctx, c)
 	}
 }
 
 // deliverOne looks in the queue for the delivery due longest, claims it
 // and tries it; false when none was due (or the queue could not be read).
 func (w *Worker) deliverOne(ctx context.Context) bool {
-	id, attempt, ok, err := w.queue.claim(ctx, w.cfg.Lease)
+	c, ok, err := w.queue.claim(ctx, w.cfg.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("mail queue unavailable", "err", err)
@@ -197,14 +210,15 @@ func (w *Worker) deliverOne(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
-	w.deliver(ctx, id, attempt)
+	w.deliver(ctx, c)
 	return true
 }
 
 // deliver tries a claimed delivery and records the outcome.
-func (w *Worker) deliver(ctx context.Context, id uuid.UUID, attempt int) {
-	log := w.log.With("application_id", id, "attempt", attempt)
-	err := w.attempt(ctx, id)
+func (w *Worker) deliver(ctx context.Context, c claimed) {
+	id, attempt := c.ID, c.attempt
+	log := w.log.With("delivery_id", id, "kind", c.Kind, "application_id", c.ApplicationID, "attempt", attempt)
+	err := w.attempt(ctx, c.Ref)
 	switch {
 	case err == nil:
 		if err := w.queue.sent(ctx, id, attempt); err != nil {
@@ -212,13 +226,13 @@ func (w *Worker) deliver(ctx context.Context, id uuid.UUID, attempt int) {
 			// with the same Message-ID.
 			log.Error("mail sent but not recorded", "err", err)
 		}
-		w.metrics.sent()
+		w.metrics.sent(c.Kind)
 		log.Info("mail sent")
 	case Permanent(err):
 		if err := w.queue.failed(ctx, id, attempt, err.Error()); err != nil {
 			log.Error("record a failed mail", "err", err)
 		}
-		w.metrics.failed()
+		w.metrics.failed(c.Kind)
 		log.Warn("mail refused for good", "err", err)
 	case ctx.Err() != nil:
 		// Stopping: hand it to whoever runs next, at once.
@@ -230,24 +244,27 @@ func (w *Worker) deliver(ctx context.Context, id uuid.UUID, attempt int) {
 		if err := w.queue.retryAt(ctx, id, attempt, next, err.Error()); err != nil {
 			log.Error("record a failed attempt", "err", err)
 		}
-		w.metrics.retried()
+		w.metrics.retried(c.Kind)
 		log.Warn("mail not sent; will retry", "err", err, "next_attempt_at", next)
 	}
 }
 
-// attempt composes and sends the mail about application id.
-func (w *Worker) attempt(ctx context.Context, id uuid.UUID) error {
+// attempt composes and sends the mail ref names.
+func (w *Worker) attempt(ctx context.Context, ref Ref) error {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
 	defer cancel()
-	app, err := w.source.Load(ctx, id)
+	m, err := w.source.Load(ctx, ref)
 	if err != nil {
-		return fmt.Errorf("load application: %w", err)
+		return fmt.Errorf("load the %s mail: %w", ref.Kind, err)
 	}
-	m, err := Compose(w.cfg.From, w.cfg.BaseURL, app)
+	// The delivery, not the source, says which mail this is: its
+	// Message-ID must be the one every earlier attempt carried.
+	m.ID, m.Kind = ref.ID, ref.Kind
+	msg, err := Compose(w.cfg.From, w.cfg.BaseURL, m)
 	if err != nil {
 		return permanent{fmt.Errorf("compose: %w", err)}
 	}
-	return w.sender.Send(ctx, m)
+	return w.sender.Send(ctx, msg)
 }
 
 // backoff is the wait after the attempt-th failure: MinBackoff doubled per

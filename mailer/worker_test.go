@@ -45,13 +45,13 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) source() Source {
-	return SourceFunc(func(_ context.Context, id uuid.UUID) (Application, error) {
+	return SourceFunc(func(_ context.Context, ref Ref) (Mail, error) {
 		f.mu.Lock()
-		to := f.recipient[id]
+		to := f.recipient[ref.ID]
 		f.mu.Unlock()
 		a := testApplication()
-		a.ID, a.RecruiterName, a.RecruiterEmail = id, to.Name, to.Address
-		return a, nil
+		a.ID, a.RecruiterName, a.RecruiterEmail = ref.ApplicationID, to.Name, to.Address
+		return newApplication(a), nil
 	})
 }
 
@@ -70,12 +70,13 @@ func (f *fixture) queueMailTo(t *testing.T, recruiter mail.Address) uuid.UUID {
 	f.recipient[id] = recruiter
 	f.mu.Unlock()
 	ctx := testCtx(t)
+	ref := Ref{ID: id, Kind: KindNewApplication, ApplicationID: id, EventID: uuid.New(), EventPosition: 1}
 	tx, err := f.db.Pool.Begin(ctx)
 	if err == nil {
-		err = enqueue(ctx, tx, id)
+		err = enqueue(ctx, tx, ref)
 	}
 	if err == nil {
-		err = enqueue(ctx, tx, id) // queued twice by a redelivery: still one mail
+		err = enqueue(ctx, tx, ref) // queued twice by a redelivery: still one mail
 	}
 	if err == nil {
 		err = tx.Commit(ctx)
@@ -115,7 +116,7 @@ func (f *fixture) delivery(t *testing.T, id uuid.UUID) Delivery {
 		t.Fatal(err)
 	}
 	for _, d := range all {
-		if d.ApplicationID == id {
+		if d.ID == id {
 			return d
 		}
 	}
@@ -185,10 +186,10 @@ func TestWorkerSendsAQueuedMail(t *testing.T) {
 	is.Equal(got[0].From, "jobs@jobboard.example")                                   // from MAIL_FROM
 	is.Equal(messageID(t, got[0]), "<application-"+id.String()+"@jobboard.example>") // the application's Message-ID
 	d := f.waitStatus(t, id, StatusSent)
-	is.Equal(d.Attempts, 1)                              // at the first attempt
-	is.True(d.SentAt != nil)                             // with the time it went
-	is.Equal(testutil.ToFloat64(metrics.sentTotal), 1.0) // counted
-	is.Equal(len(server.Messages()), 1)                  // once
+	is.Equal(d.Attempts, 1)                                                                 // at the first attempt
+	is.True(d.SentAt != nil)                                                                // with the time it went
+	is.Equal(testutil.ToFloat64(metrics.sentTotal.WithLabelValues("new_application")), 1.0) // counted
+	is.Equal(len(server.Messages()), 1)                                                     // once
 }
 
 // A recruiter whose name holds a quote and a backslash gets the mail, with
@@ -241,9 +242,9 @@ func TestWorkerRetriesThroughAnOutage(t *testing.T) {
 	id := f.queueMail(t, "ann@acme.example")
 	waitFor(t, "fewer than 3 attempts while the server was down", func() bool { return f.delivery(t, id).Attempts >= 3 })
 	d := f.delivery(t, id)
-	is.Equal(d.Status, StatusPending)                      // still pending while the server is down
-	is.True(d.LastError != "")                             // with the reason recorded
-	is.True(testutil.ToFloat64(metrics.retriedTotal) >= 2) // and the retries counted
+	is.Equal(d.Status, StatusPending)                                                         // still pending while the server is down
+	is.True(d.LastError != "")                                                                // with the reason recorded
+	is.True(testutil.ToFloat64(metrics.retriedTotal.WithLabelValues("new_application")) >= 2) // and the retries counted
 
 	server.Restart()
 	server.WaitFor(1, 20*time.Second)
@@ -266,13 +267,17 @@ func TestWorkerRecordsAPermanentRefusal(t *testing.T) {
 	is.Equal(d.Attempts, 1)                                     // not retried
 	is.True(bytes.Contains([]byte(d.LastError), []byte("550"))) // the reply is recorded
 	f.waitStatus(t, fine, StatusSent)                           // the other one went
-	is.Equal(testutil.ToFloat64(metrics.failedTotal), 1.0)
+	is.Equal(testutil.ToFloat64(metrics.failedTotal.WithLabelValues("new_application")), 1.0)
 
 	// An operator fixes the address and re-queues it.
-	is.NoErr(f.queue.Retry(testCtx(t), refused))
+	n, err := f.queue.Retry(testCtx(t), refused)
+	is.NoErr(err)
+	is.Equal(n, int64(1))
 	is.Equal(f.delivery(t, refused).Status, StatusPending) // queued again
-	is.True(f.queue.Retry(testCtx(t), fine) != nil)        // a sent one is not
-	is.Equal(f.queue.Retry(testCtx(t), uuid.New()), ErrNotFound)
+	_, err = f.queue.Retry(testCtx(t), fine)
+	is.True(err != nil) // a sent one is not
+	_, err = f.queue.Retry(testCtx(t), uuid.New())
+	is.Equal(err, ErrNotFound)
 }
 
 // A mail nobody told this process about (another process queued it, or

@@ -23,12 +23,15 @@ func emails(ctx context.Context, args []string, getenv func(string) string, stdo
 	if len(args) > 0 && args[0] == "retry" {
 		return emailsRetry(ctx, args[1:], getenv, stdout, stderr)
 	}
-	fs := newFlagSet("emails", `Lists the emails to recruiters, newest first: pending (waiting for their first
-or next attempt), sent, or failed (refused for good by the mail server), with
-the number of attempts and the last error.
+	fs := newFlagSet("emails", `Lists the emails, newest first: each one's id, kind (new_application and
+application_withdrawn go to the job's recruiter, application_received and
+status_changed to the applicant), recipient and application, and whether it is
+pending (waiting for its first or next attempt), sent, or failed (refused for
+good by the mail server), with the number of attempts and the last error.
 
-  jobboard emails retry <application-id>...   queue those again, due now
-  jobboard emails retry --failed              queue every failed one again`, stderr)
+  jobboard emails retry <id>...   queue those again, due now: an email's id, or
+                                 an application's for all of its emails
+  jobboard emails retry --failed  queue every failed one again`, stderr)
 	status := fs.String("status", "", "only pending, sent or failed")
 	limit := fs.Int("limit", 50, "at most this many, from 1 to 10000")
 	format := fs.String("format", "table", "table or jsonl")
@@ -65,7 +68,7 @@ the number of attempts and the last error.
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APPLICATION\tSTATUS\tATTEMPTS\tQUEUED\tNEXT ATTEMPT / SENT\tLAST ERROR")
+	fmt.Fprintln(tw, "ID\tKIND\tTO\tAPPLICATION\tSTATUS\tATTEMPTS\tQUEUED\tNEXT ATTEMPT / SENT\tLAST ERROR")
 	for _, d := range list {
 		when := d.NextAttemptAt.UTC().Format(time.RFC3339)
 		switch {
@@ -74,7 +77,7 @@ the number of attempts and the last error.
 		case d.Status == mailer.StatusFailed:
 			when = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.ApplicationID, d.Status, d.Attempts,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Kind, d.Kind.Recipient(), d.ApplicationID, d.Status, d.Attempts,
 			d.CreatedAt.UTC().Format(time.RFC3339), when, oneLine(d.LastError, 80))
 	}
 	if len(list) == 0 {
@@ -84,10 +87,11 @@ the number of attempts and the last error.
 }
 
 func emailsRetry(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("emails retry", `Queues emails again, due at once: the ones named by application id, or with
---failed every failed one. A sent email is not sent again.
+	fs := newFlagSet("emails retry", `Queues emails again, due at once: the ones named by application id (every
+email about that application), or by their own id (as jobboard emails lists
+it), or with --failed every failed one. A sent email is not sent again.
 
-Usage: jobboard emails retry <application-id>... | --failed`, stderr)
+Usage: jobboard emails retry <application-id | email-id>... | --failed`, stderr)
 	failed := fs.Bool("failed", false, "queue every failed email again")
 	var ids []uuid.UUID
 	var flags []string
@@ -120,13 +124,13 @@ Usage: jobboard emails retry <application-id>... | --failed`, stderr)
 	}
 	var errs []error
 	for _, id := range ids {
-		switch err := queue.Retry(ctx, id); {
+		switch n, err := queue.Retry(ctx, id); {
 		case errors.Is(err, mailer.ErrNotFound):
-			errs = append(errs, fmt.Errorf("%s: no email for that application", id))
+			errs = append(errs, fmt.Errorf("%s: no email for that application, nor with that id", id))
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
 		default:
-			fmt.Fprintf(stdout, "%s: queued again\n", id)
+			fmt.Fprintf(stdout, "%s: %d email(s) queued again\n", id, n)
 		}
 	}
 	return errors.Join(errs...)
@@ -166,7 +170,11 @@ func openForCommand(ctx context.Context, getenv func(string) string, stderr io.W
 }
 
 type deliveryLine struct {
+	ID            uuid.UUID  `json:"id"`
+	Kind          string     `json:"kind"`
+	Recipient     string     `json:"recipient"` // recruiter or applicant
 	ApplicationID uuid.UUID  `json:"application_id"`
+	EventID       *uuid.UUID `json:"event_id,omitempty"`
 	Status        string     `json:"status"`
 	Attempts      int        `json:"attempts"`
 	CreatedAt     time.Time  `json:"created_at"`
@@ -176,8 +184,11 @@ type deliveryLine struct {
 }
 
 func deliveryJSON(d mailer.Delivery) deliveryLine {
-	l := deliveryLine{ApplicationID: d.ApplicationID, Status: string(d.Status), Attempts: d.Attempts,
-		CreatedAt: d.CreatedAt.UTC(), SentAt: d.SentAt, LastError: d.LastError}
+	l := deliveryLine{ID: d.ID, Kind: string(d.Kind), Recipient: d.Kind.Recipient(), ApplicationID: d.ApplicationID,
+		Status: string(d.Status), Attempts: d.Attempts, CreatedAt: d.CreatedAt.UTC(), SentAt: d.SentAt, LastError: d.LastError}
+	if d.EventID != uuid.Nil {
+		l.EventID = &d.EventID
+	}
 	if d.Status == mailer.StatusPending {
 		next := d.NextAttemptAt.UTC()
 		l.NextAttemptAt = &next

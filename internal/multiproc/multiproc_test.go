@@ -202,7 +202,8 @@ SELECT (SELECT count(*) FROM unnest($1::text[]) AS g(name) LEFT JOIN checkpoints
 		age := oldestPendingAge(survivingWorker)
 		state = fmt.Sprintf("%d consumer groups behind the log, %d applications, %d deliveries, %d pending, oldest pending age %q",
 			behind, submitted, deliveries, pending, age)
-		return behind == 0 && deliveries == submitted && pending == 0 && age == "0"
+		// Two mails per application: to the recruiter and to the applicant.
+		return behind == 0 && deliveries == 2*submitted && pending == 0 && age == "0"
 	}) {
 		t.Fatalf("not quiet %s after the load: %s", quietWithin, state)
 	}
@@ -450,7 +451,8 @@ func (c *checker) sameApplications(what string, items []pageItem, want []string,
 }
 
 // mails checks the mails against the README's promise: every application
-// becomes one mail to the job's recruiter, and the one way to get it twice
+// becomes one mail to the job's recruiter (and one to the applicant, which
+// is counted too), and the one way to get it twice
 // is a worker dying between the server's acceptance and its record, which
 // sends it again with the same Message-ID. So: at least one mail per
 // application in the log and none for anything else; every copy of one
@@ -464,14 +466,23 @@ func (c *checker) mails(msgs []smtptest.Message, inLog map[string]logged, before
 		attempts   int
 	}
 	var rows []delivery
-	r, err := c.db.Query(c.t.Context(), `SELECT application_id::text, status, attempts FROM email_deliveries`)
+	received := 0 // deliveries of the applicants' mails
+	r, err := c.db.Query(c.t.Context(), `SELECT application_id::text, status, attempts, kind FROM email_deliveries`)
 	if err != nil {
 		c.t.Fatalf("read email_deliveries: %v", err)
 	}
 	for r.Next() {
 		var row delivery
-		if err := r.Scan(&row.id, &row.status, &row.attempts); err != nil {
+		var kind string
+		if err := r.Scan(&row.id, &row.status, &row.attempts, &kind); err != nil {
 			c.t.Fatalf("read email_deliveries: %v", err)
+		}
+		if kind != "new_application" {
+			received++
+			if kind != "application_received" || row.status != string(mailer.StatusSent) {
+				c.t.Errorf("a delivery of kind %s, %s, for %s", kind, row.status, row.id)
+			}
+			continue
 		}
 		rows = append(rows, row)
 	}
@@ -490,9 +501,10 @@ func (c *checker) mails(msgs []smtptest.Message, inLog map[string]logged, before
 			c.t.Errorf("the delivery of %s is %s, want sent", row.id, row.status)
 		}
 	}
-	if len(rows) != len(inLog) {
-		c.t.Errorf("%d deliveries for %d applications", len(rows), len(inLog))
+	if len(rows) != len(inLog) || received != len(inLog) {
+		c.t.Errorf("%d deliveries to recruiters and %d to applicants for %d applications", len(rows), received, len(inLog))
 	}
+	receivedMails := 0
 
 	var dec mime.WordDecoder
 	arrivals := map[string][]int{} // application id → indexes in msgs
@@ -503,6 +515,15 @@ func (c *checker) mails(msgs []smtptest.Message, inLog map[string]logged, before
 			continue
 		}
 		msgID := h.Header.Get("Message-Id")
+		if strings.HasPrefix(msgID, "<received-") {
+			// The applicant's mail, keyed by its delivery, not by the
+			// application: counted, and its subject checked.
+			receivedMails++
+			if subject, err := dec.DecodeHeader(h.Header.Get("Subject")); err != nil || !strings.HasPrefix(subject, "Application received: ") {
+				c.t.Errorf("mail %s has subject %q", msgID, subject)
+			}
+			continue
+		}
 		id, ok := strings.CutPrefix(msgID, "<application-")
 		id, ok2 := strings.CutSuffix(id, "@jobboard.test>")
 		if !ok || !ok2 {
@@ -543,6 +564,9 @@ func (c *checker) mails(msgs []smtptest.Message, inLog map[string]logged, before
 				c.t.Errorf("doubled mail: application %s mailed %d times; one death allows one resend", id, len(got))
 			}
 		}
+	}
+	if receivedMails < len(inLog) || receivedMails > len(inLog)+mailConcurrency {
+		c.t.Errorf("%d mails to applicants for %d applications; a death allows at most %d more", receivedMails, len(inLog), mailConcurrency)
 	}
 	if duplicated > mailConcurrency {
 		c.t.Errorf("%d applications mailed twice; the killed worker had at most %d mails in flight", duplicated, mailConcurrency)
