@@ -661,7 +661,7 @@ func TestJobsGet(t *testing.T) {
 		is.Equal(res.header.Get("ETag"), `"1"`)     // the ETag is the version
 		is.Equal(jobsKeys(t, res.body), jobsFields) // application_count is absent for everyone but the owner
 		want := posted
-		want.ApplicationCount = nil
+		want.ApplicationCount, want.ApplicationsByStatus = nil, nil
 		is.Equal(j, want) // the job as posted
 	}
 	res := jobsCall(t, s, http.MethodGet, "/jobs/"+posted.ID, owner.token, nil)
@@ -954,6 +954,7 @@ func TestJobsIfMatch(t *testing.T) {
 			Location: "Crowd location", EmploymentType: "temporary", Remote: true,
 			SalaryMin: ptr(int64(20)), SalaryMax: ptr(int64(2000)), SalaryCurrency: ptr("USD"), Status: "closed",
 			RecruiterID: owner.id, CreatedAt: job.CreatedAt, UpdatedAt: j.UpdatedAt, Version: 11, ApplicationCount: ptr(0),
+			ApplicationsByStatus: map[string]int{"submitted": 0, "screening": 0, "interview": 0, "offer": 0, "hired": 0, "rejected": 0, "withdrawn": 0},
 		}
 		is.Equal(j, want) // no write was lost
 		history := jobsHistory(t, s, job.ID, owner.token)
@@ -1141,7 +1142,7 @@ func TestJobsListFilters(t *testing.T) {
 			is.Equal(page.NextCursor, nil)     // on one page
 			for i, j := range page.Items {
 				want := tt.want[i]
-				want.ApplicationCount = nil
+				want.ApplicationCount, want.ApplicationsByStatus = nil, nil
 				is.Equal(j, want) // listed as GET shows them to the public
 			}
 		})
