@@ -29,6 +29,7 @@ import (
 	"github.com/jobboard/jobboard/postgres"
 	"github.com/jobboard/jobboard/projections"
 	"github.com/jobboard/jobboard/web"
+	"github.com/jobboard/jobboard/webhooks"
 )
 
 // TokenIssuer is the iss claim of the service's access tokens.
@@ -55,6 +56,9 @@ type App struct {
 	metrics        *http.Server
 	metricsAddr    string
 	consumerErrors *consumerErrors
+	// webhooksQueued wakes the webhook workers when the webhook handler
+	// of this process has queued deliveries.
+	webhooksQueued *bus.Signal
 	stop           context.CancelFunc
 	wg             sync.WaitGroup
 }
@@ -108,12 +112,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.cfg.Role.runsWorkers() {
 		// The mailer's handler tells the workers beside it what it queued.
 		due := mailer.NewDue()
+		a.webhooksQueued = bus.NewSignal()
 		if err = a.startRouter(ctx, relay, due); err != nil {
 			return err
 		}
 		if err = a.startMailer(bg, due); err != nil {
 			return err
 		}
+		a.startWebhooks(bg)
 	}
 	if a.cfg.PprofAddr != "" {
 		if err = a.startPprof(); err != nil {
@@ -158,6 +164,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			Users:          users,
 			Jobs:           jobs,
 			Applications:   applications,
+			Webhooks:       webhooks.NewStore(a.Pool, a.cfg.Webhooks.AllowPrivate),
 			UI:             ui,
 			Tokens:         auth.NewTokens(a.cfg.JWTSecret, TokenIssuer, a.cfg.JWTTTL),
 			Ready:          a.ready,
@@ -189,6 +196,9 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay, due *mailer.Due
 		return err
 	}
 	if err := mailer.Register(router, a.Pool, relay, cfg, due); err != nil {
+		return err
+	}
+	if err := webhooks.Register(router, a.Pool, a.Store, relay, cfg, a.webhooksQueued); err != nil {
 		return err
 	}
 	a.router = router
@@ -227,6 +237,23 @@ func (a *App) startMailer(ctx context.Context, due *mailer.Due) error {
 	go func() { defer a.wg.Done(); worker.Run(ctx) }()
 	a.log.Info("mailer running", "to", sender.String())
 	return nil
+}
+
+// startWebhooks starts the workers that send the queued webhooks. Like the
+// mailer's, they run outside the message router and hold no transaction
+// while they call a receiver.
+func (a *App) startWebhooks(ctx context.Context) {
+	c := a.cfg.Webhooks
+	queue := webhooks.NewQueue(a.Pool)
+	worker := webhooks.NewWorker(queue, a.webhooksQueued, webhooks.WorkerConfig{
+		RetrySchedule: c.RetrySchedule, Timeout: c.Timeout, Concurrency: c.Workers, AllowPrivate: c.AllowPrivate,
+	}, webhooks.NewMetrics(a.Metrics, queue), a.log.With("component", "webhooks"))
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); worker.Run(ctx) }()
+	if c.AllowPrivate {
+		a.log.Warn("WEBHOOK_ALLOW_PRIVATE is set: webhooks may call http:// URLs and private, loopback and internal addresses")
+	}
+	a.log.Info("webhooks running", "timeout", c.Timeout, "retry_schedule", webhooks.FormatSchedule(c.RetrySchedule))
 }
 
 // startPprof serves the Go runtime's profiles on PprofAddr, a loopback

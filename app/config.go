@@ -23,6 +23,7 @@ import (
 
 	"github.com/jobboard/jobboard/commands"
 	jbhttp "github.com/jobboard/jobboard/http"
+	"github.com/jobboard/jobboard/webhooks"
 )
 
 // Role says which parts of the service a process runs.
@@ -111,6 +112,25 @@ type Config struct {
 	// port): for Prometheus and probes, which need not reach the public
 	// port, and for workers, which serve no API.
 	MetricsAddr string
+	// Webhooks configures the calls to recruiters' endpoints.
+	Webhooks WebhookConfig
+}
+
+// WebhookConfig is how webhooks are sent and retried.
+type WebhookConfig struct {
+	// AllowPrivate lets subscriptions use http:// and reach loopback,
+	// private and other non-public addresses (WEBHOOK_ALLOW_PRIVATE): for
+	// tests and local use only, since it lets a recruiter make the service
+	// call into its own network.
+	AllowPrivate bool
+	// RetrySchedule are the waits after each failed attempt
+	// (WEBHOOK_RETRY_SCHEDULE).
+	RetrySchedule []time.Duration
+	// Timeout bounds one attempt (WEBHOOK_TIMEOUT).
+	Timeout time.Duration
+	// Workers is how many deliveries a worker process sends at once
+	// (WEBHOOK_WORKERS).
+	Workers int
 }
 
 // MailConfig is where the emails to recruiters go and how they are retried.
@@ -207,6 +227,23 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(&c.LoginLimits.PerClient, "LOGIN_MAX_FAILURES_PER_CLIENT", 50, 0, 1_000_000)
 	intVar(&c.BcryptCost, "BCRYPT_COST", 12, 4, 31)
 	intVar(&c.Mail.Concurrency, "MAIL_CONCURRENCY", 2, 1, 64)
+	c.Webhooks.RetrySchedule = webhooks.DefaultRetrySchedule
+	if v := getenv("WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		schedule, err := webhooks.ParseSchedule(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WEBHOOK_RETRY_SCHEDULE=%q: %w", v, err))
+		}
+		c.Webhooks.RetrySchedule = schedule
+	}
+	durationVar(&c.Webhooks.Timeout, "WEBHOOK_TIMEOUT", 10*time.Second)
+	intVar(&c.Webhooks.Workers, "WEBHOOK_WORKERS", 4, 1, 64)
+	if v := getenv("WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		allow, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_PRIVATE=%q: want true or false", v))
+		}
+		c.Webhooks.AllowPrivate = allow
+	}
 
 	limits := jbhttp.DefaultLimits
 	durationVar(&limits.ReadHeaderTimeout, "HTTP_READ_HEADER_TIMEOUT", limits.ReadHeaderTimeout)

@@ -184,3 +184,43 @@ func TestDatabaseRoles(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookSettings: webhooks retry on the contract's schedule within 10 s
+// per attempt, and reach only public addresses, unless told otherwise; a
+// bad setting stops the start with a message naming it.
+func TestWebhookSettings(t *testing.T) {
+	is := is.New(t)
+	c, err := ConfigFromEnv(env(nil))
+	is.NoErr(err)
+	is.Equal(c.Webhooks.RetrySchedule, []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute,
+		2 * time.Hour, 6 * time.Hour, 12 * time.Hour}) // the default schedule
+	is.Equal(c.Webhooks.Timeout, 10*time.Second)
+	is.Equal(c.Webhooks.AllowPrivate, false) // public addresses only
+	is.Equal(c.Webhooks.Workers, 4)
+
+	c, err = ConfigFromEnv(env(map[string]string{
+		"WEBHOOK_RETRY_SCHEDULE": "10ms,20ms",
+		"WEBHOOK_TIMEOUT":        "1500ms",
+		"WEBHOOK_ALLOW_PRIVATE":  "true",
+		"WEBHOOK_WORKERS":        "8",
+	}))
+	is.NoErr(err)
+	is.Equal(c.Webhooks.RetrySchedule, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond})
+	is.Equal(c.Webhooks.Timeout, 1500*time.Millisecond)
+	is.Equal(c.Webhooks.AllowPrivate, true)
+	is.Equal(c.Webhooks.Workers, 8)
+
+	for name, value := range map[string]string{
+		"WEBHOOK_RETRY_SCHEDULE": "1m,,5m",
+		"WEBHOOK_TIMEOUT":        "10",
+		"WEBHOOK_ALLOW_PRIVATE":  "maybe",
+		"WEBHOOK_WORKERS":        "0",
+	} {
+		_, err := ConfigFromEnv(env(map[string]string{name: value}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: got %v, want an error naming the setting", name, value, err)
+		}
+	}
+	_, err = ConfigFromEnv(env(map[string]string{"WEBHOOK_RETRY_SCHEDULE": "1m,-5m"}))
+	is.True(err != nil && strings.Contains(err.Error(), "entry 2")) // says which entry is wrong
+}

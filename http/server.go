@@ -18,6 +18,7 @@ import (
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/commands"
 	"github.com/jobboard/jobboard/projections"
+	"github.com/jobboard/jobboard/webhooks"
 )
 
 // Deps are what the API needs from the rest of the application.
@@ -52,6 +53,9 @@ type Deps struct {
 	// served on a listener of its own (METRICS_ADDR), which need not be
 	// public.
 	MetricsElsewhere bool
+	// Webhooks keeps the recruiters' webhook subscriptions and shows their
+	// deliveries (nil: the /webhooks routes answer 404).
+	Webhooks *webhooks.Store
 }
 
 // Limits are the server's timeouts and caps. A zero timeout or header cap
@@ -189,6 +193,11 @@ func (s *Server) routes() {
 	r.HandleFunc("/applications/{id}/history", s.authenticated(s.handleApplicationHistory)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/applications/{id}/resume", s.authenticated(s.handleGetResume)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/me/applications", s.authenticated(s.handleMyApplications)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/webhooks", s.authenticated(s.handleCreateWebhook)).Methods(http.MethodPost)
+	r.HandleFunc("/webhooks", s.authenticated(s.handleListWebhooks)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/webhooks/{id}", s.authenticated(s.handleGetWebhook)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/webhooks/{id}", s.authenticated(s.handleDeleteWebhook)).Methods(http.MethodDelete)
+	r.HandleFunc("/webhooks/{id}/deliveries", s.authenticated(s.handleWebhookDeliveries)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
 	if !s.MetricsElsewhere {

@@ -30,6 +30,8 @@ Commands:
   events    audit queries over the event log (by stream, actor, type, time;
             --follow; --as-of for an aggregate's past state)
   emails    list the emails to recruiters; "emails retry" queues failed ones again
+  webhooks  list webhook deliveries and subscriptions; "webhooks retry" queues
+            failed ones again
   version   print the version
 
 Run "jobboard <command> --help" for a command's flags.
@@ -87,6 +89,15 @@ Configuration comes from the environment:
                        one attempt's time limit (default 30s); the wait after a
                        transient failure, doubling from min (2s) to max (10m);
                        mails sent at once per process (default 2)
+  WEBHOOK_RETRY_SCHEDULE
+                       waits after each failed webhook attempt, comma-separated
+                       (default 1m,5m,30m,2h,6h,12h; then the delivery has failed)
+  WEBHOOK_TIMEOUT      one webhook attempt's time limit (default 10s)
+  WEBHOOK_WORKERS      webhook deliveries sent at once per process (default 4)
+  WEBHOOK_ALLOW_PRIVATE
+                       true lets webhooks use http:// and reach loopback, private
+                       and internal addresses: tests and local use only
+                       (default false)
 `
 
 // run is the whole program, with its environment passed in so that tests can
@@ -104,6 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = migrate(ctx, rest, getenv, stdout, stderr)
 	case "emails":
 		err = emails(ctx, rest, getenv, stdout, stderr)
+	case "webhooks":
+		err = webhooksCmd(ctx, rest, getenv, stdout, stderr)
 	case "events":
 		err = events(ctx, rest, getenv, stdout, stderr)
 	case "replay":
