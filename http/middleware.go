@@ -208,15 +208,17 @@ func (s *Server) routeUI(next http.Handler) http.Handler {
 // isUIPath reports whether path is the UI's.
 func isUIPath(path string) bool { return path == "/app" || strings.HasPrefix(path, "/app/") }
 
-// commonHeaders sets the headers every answer carries. An answer to a
-// request with credentials is never stored by a cache, whatever it is (an
-// error included): it may be the caller's own.
+// commonHeaders sets the headers every answer carries. No API answer is
+// stored by a cache, whatever it is (an error included): it may be the
+// caller's own, and a public one (a listing, a job) would be stale after
+// the next write, which the API promises any client reads at once. The
+// pages (/app/) say for themselves what may be kept.
 func (s *Server) commonHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.Header.Get("Authorization") != "" {
+		if !isUIPath(r.URL.Path) {
 			h.Set("Cache-Control", "no-store")
 		}
 		next.ServeHTTP(w, r)
