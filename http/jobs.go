@@ -254,13 +254,14 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	if f.Status == domain.StatusClosed.String() {
+	if f.Status != domain.StatusOpen.String() {
+		// status=closed and status=all list a recruiter's own jobs only.
 		switch {
 		case !authenticated:
-			writeError(w, r, s.Logger, &domain.Error{Kind: domain.KindUnauthorized, Message: "status=closed lists your own closed jobs: log in as their recruiter"})
+			writeError(w, r, s.Logger, &domain.Error{Kind: domain.KindUnauthorized, Message: "status=" + f.Status + " lists your own jobs: log in as their recruiter"})
 			return
 		case caller.Role != domain.RoleRecruiter || (f.RecruiterID != nil && *f.RecruiterID != caller.UserID):
-			writeError(w, r, s.Logger, domain.Errorf(domain.KindForbidden, "only a recruiter's own closed jobs can be listed"))
+			writeError(w, r, s.Logger, domain.Errorf(domain.KindForbidden, "status=%s lists only a recruiter's own jobs", f.Status))
 			return
 		}
 		f.RecruiterID = &caller.UserID
@@ -452,10 +453,12 @@ func ParseJobFilter(q url.Values) (projections.JobFilter, error) {
 		}
 		f.RecruiterID = &id
 	}
-	if v := q.Get("status"); v != "" {
+	if v := q.Get("status"); v == projections.AnyStatus {
+		f.Status = v
+	} else if v != "" {
 		st, err := domain.ParseJobStatus(v)
 		if err != nil {
-			return f, bad("status", err.Error())
+			return f, bad("status", "must be open, closed or all")
 		}
 		f.Status = st.String()
 	}

@@ -1251,6 +1251,20 @@ func TestJobsListClosed(t *testing.T) {
 		is.Equal(page.ids(), []string{open1.ID}) // the open listing leaves closed jobs out
 	}
 	is.Equal(jobsGet(t, s, c1.ID, "").Status, "closed") // a closed job is still public by id
+
+	// status=all: open and closed alike, under the same rules, and never
+	// a deleted one.
+	jobsIsUnauthorized(t, jobsCall(t, s, http.MethodGet, "/jobs?status=all", "", nil))
+	problemOf(t, jobsCall(t, s, http.MethodGet, "/jobs?status=all", seeker.token, nil), http.StatusForbidden)
+	problemOf(t, jobsCall(t, s, http.MethodGet, "/jobs?status=all&recruiter_id="+r2.id, r1.token, nil), http.StatusForbidden)
+	doomed := jobsPost(t, s, r1.token, jobsBody("Deleted one "+m))
+	is.Equal(jobsCall(t, s, http.MethodDelete, "/jobs/"+doomed.ID, r1.token, nil).status, http.StatusNoContent)
+	page = jobsList(t, s, jobsQuery("status", "all"), r1.token)
+	is.Equal(page.ids(), []string{open1.ID, c2.ID, c1.ID}) // every job of theirs but the deleted one, newest first
+	is.Equal(page.Total, 3)
+	page = jobsList(t, s, jobsQuery("status", "all", "q", m), r1.token)
+	is.Equal(page.ids(), []string{open1.ID, c2.ID, c1.ID}) // with full-text search too (matched in jobs, where the deleted one's row stays)
+	problemOf(t, jobsCall(t, s, http.MethodGet, "/jobs?status=any", r1.token, nil), http.StatusBadRequest)
 }
 
 // TestJobsListBadParameters checks that a bad query parameter is a 400.
@@ -1270,7 +1284,6 @@ func TestJobsListBadParameters(t *testing.T) {
 		{"remote=1", "remote=1"},
 		{"employment_type=gig", "employment_type=gig"},
 		{"status=deleted", "status=deleted"},
-		{"status=all", "status=all"},
 		{"recruiter_id=not-a-uuid", "recruiter_id=not-a-uuid"},
 		{"cursor=garbage", "cursor=garbage"},
 		{"cursor=!!!", "cursor=" + url.QueryEscape("!!!")},

@@ -51,10 +51,14 @@ type JobFilter struct {
 	EmploymentType           string
 	Remote                   *bool
 	RecruiterID              *uuid.UUID
-	Status                   string // "open" or "closed"
+	Status                   string // "open", "closed" or AnyStatus
 	Limit                    int
 	After                    *JobCursor
 }
+
+// AnyStatus is the JobFilter.Status of a listing of open and closed jobs
+// alike.
+const AnyStatus = "all"
 
 // JobPage is one page of a listing.
 type JobPage struct {
@@ -237,7 +241,12 @@ func listing(f JobFilter, excluded string, few int) listStatements {
 	// statement does not ask for.)
 	indexed := table == "jobs"
 	var q query
-	q.where("status = " + q.arg(f.Status))
+	if f.Status == AnyStatus {
+		// Open and closed alike; never a deleted job's row of jobs.
+		q.where("status IN ('open', 'closed')")
+	} else {
+		q.where("status = " + q.arg(f.Status))
+	}
 	for _, s := range []struct{ column, value string }{
 		{"title_lower", f.Title}, {"location_lower", f.Location}, {"company_lower", f.Company},
 	} {
