@@ -136,6 +136,20 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(mine.Total, 0) // not listed
 	is.Equal(len(mine.Items), 0)
+
+	// A job deleted before migration 0012 has no row left at all: its
+	// applications read the same, without its title.
+	_, err = own.Pool.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, job.ID())
+	is.NoErr(err)
+	got, err = view.Get(ctx, oldest.ID)
+	is.NoErr(err)
+	is.True(got.JobDeleted)
+	is.Equal(got.RecruiterID, job.RecruiterID()) // still its recruiter's
+	is.Equal(got.JobTitle, "")
+	mine, err = view.ListForApplicant(ctx, oldest.ApplicantID, 20, nil)
+	is.NoErr(err)
+	is.Equal(mine.Total, 0) // and listed nowhere
+	is.Equal(len(mine.Items), 0)
 }
 
 // A job and its applications are one partition: a replay in parts puts an

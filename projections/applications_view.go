@@ -61,12 +61,17 @@ func NewApplicationsView(pool Reader) ApplicationsView { return ApplicationsView
 // Every query joins the application's job, for its title and company. A
 // deleted job's row stays in jobs, marked (migration 0012): its
 // applications are listed nowhere, but each stays readable by its
-// recruiter and its applicant, and movable.
+// recruiter and its applicant, and movable. A job deleted before that
+// migration has no row at all until a replay brings it back: the join is
+// an outer one, so that its applications are read as a deleted job's
+// (without its title) rather than not found. The recruiter is the
+// application's own copy: a job never changes hands.
 const applicationSelect = `
-SELECT a.id, a.job_id, a.applicant_id, j.recruiter_id, a.name, a.email, a.cover_letter, a.status,
+SELECT a.id, a.job_id, a.applicant_id, a.recruiter_id, a.name, a.email, a.cover_letter, a.status,
        a.resume_filename, a.resume_content_type, a.resume_size, a.resume_sha256, a.created_at,
-       a.updated_at, a.version, a.rejection_reason, j.title, j.company, j.deleted_at IS NOT NULL
-FROM applications a JOIN jobs j ON j.id = a.job_id`
+       a.updated_at, a.version, a.rejection_reason, coalesce(j.title, ''), coalesce(j.company, ''),
+       j.id IS NULL OR j.deleted_at IS NOT NULL
+FROM applications a LEFT JOIN jobs j ON j.id = a.job_id`
 
 var errNoSuchApplication = domain.Errorf(domain.KindNotFound, "no such application")
 
@@ -104,7 +109,7 @@ func (v ApplicationsView) Get(ctx context.Context, id uuid.UUID) (ApplicationRow
 // at most one per job (application_claims).
 func (v ApplicationsView) ForApplicantAndJob(ctx context.Context, applicantID, jobID uuid.UUID) (ApplicationRow, error) {
 	a, err := scanApplication(v.pool.QueryRow(ctx, applicationSelect+` WHERE a.job_id = $1 AND a.applicant_id = $2
-AND j.deleted_at IS NULL LIMIT 1`, jobID, applicantID))
+AND j.id IS NOT NULL AND j.deleted_at IS NULL LIMIT 1`, jobID, applicantID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ApplicationRow{}, errNoSuchApplication
 	}
@@ -130,7 +135,7 @@ func (v ApplicationsView) ListForApplicant(ctx context.Context, applicantID uuid
 // two indexed columns above, never client input.
 func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID, status string, limit int, after *ApplicationCursor) (ApplicationPage, error) {
 	// $2 is the status or NULL for any: one statement either way.
-	where := ` WHERE ` + column + ` = $1 AND j.deleted_at IS NULL AND ($2::text IS NULL OR a.status = $2)`
+	where := ` WHERE ` + column + ` = $1 AND j.id IS NOT NULL AND j.deleted_at IS NULL AND ($2::text IS NULL OR a.status = $2)`
 	var byStatus *string
 	if status != "" {
 		byStatus = &status
@@ -142,7 +147,7 @@ func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID,
 		args = append(args, after.CreatedAt, after.ID)
 	}
 	pageSQL += ` ORDER BY a.created_at DESC, a.id DESC LIMIT $3`
-	countSQL := `SELECT count(*) FROM applications a JOIN jobs j ON j.id = a.job_id` + where
+	countSQL := `SELECT count(*) FROM applications a LEFT JOIN jobs j ON j.id = a.job_id` + where
 
 	var page ApplicationPage
 	batch := &pgx.Batch{}
