@@ -142,7 +142,7 @@ var errStaleApplication = &domain.Error{
 // applications movable. With ifMatch, the application must be at that
 // version (412 otherwise, a lost race included); without it, a lost race
 // is decided again on the fresh state, a few times.
-func (h *Handlers) MoveApplication(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64, move domain.ApplicationMove) error {
+func (h *Handlers) MoveApplication(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch IfMatch, move domain.ApplicationMove) error {
 	for attempt := 0; ; attempt++ {
 		application, err := h.loadApplication(ctx, id)
 		if err != nil {
@@ -152,7 +152,7 @@ func (h *Handlers) MoveApplication(ctx context.Context, caller auth.Caller, id u
 			return err
 		}
 		version := application.Version()
-		if ifMatch != nil && *ifMatch != version {
+		if !ifMatch.holds(version) {
 			return errStaleApplication
 		}
 		events, err := application.Move(caller.UserID, move, now())

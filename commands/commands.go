@@ -6,6 +6,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,6 +51,18 @@ func New(store *eventstore.Store, pool *pgxpool.Pool, waiter Waiter, passwords *
 	return &Handlers{store: store, pool: pool, waiter: waiter, passwords: passwords,
 		loginLimits: limits, failures: throttle.New(pool, limits.Window), accounts: newAccountCache()}
 }
+
+// IfMatch is the precondition of a write: the versions the client accepts
+// the resource at (If-Match's list of entity-tags). Nil is no
+// precondition; an empty, non-nil one is a precondition no version meets
+// (a tag that is not one of ours).
+type IfMatch []int64
+
+// Version is the precondition that the resource is at version v.
+func Version(v int64) IfMatch { return IfMatch{v} }
+
+// holds reports whether a resource at version meets the precondition.
+func (m IfMatch) holds(version int64) bool { return m == nil || slices.Contains(m, version) }
 
 // appendAndWait appends events and waits until the projections that serve
 // the written resource have applied them. Every command that writes goes

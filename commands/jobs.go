@@ -53,7 +53,7 @@ func (h *Handlers) PostJob(ctx context.Context, caller auth.Caller, draft domain
 
 // PatchJob changes the given fields of a job (and its status, if given).
 // ifMatch, when not nil, is the version the client last saw.
-func (h *Handlers) PatchJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64, patch domain.JobPatch) error {
+func (h *Handlers) PatchJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch IfMatch, patch domain.JobPatch) error {
 	return h.changeJob(ctx, caller, id, ifMatch, func(j *domain.Job, p domain.Poster) ([]domain.Event, error) {
 		return j.Patch(p, patch, now())
 	})
@@ -61,14 +61,14 @@ func (h *Handlers) PatchJob(ctx context.Context, caller auth.Caller, id uuid.UUI
 
 // ReplaceJob sets all writable fields of a job; omitted ones get their
 // defaults.
-func (h *Handlers) ReplaceJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64, draft domain.JobDraft, status *string) error {
+func (h *Handlers) ReplaceJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch IfMatch, draft domain.JobDraft, status *string) error {
 	return h.changeJob(ctx, caller, id, ifMatch, func(j *domain.Job, p domain.Poster) ([]domain.Event, error) {
 		return j.Replace(p, draft, status, now())
 	})
 }
 
 // DeleteJob withdraws a job for good; its history stays in the log.
-func (h *Handlers) DeleteJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64) error {
+func (h *Handlers) DeleteJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch IfMatch) error {
 	return h.changeJob(ctx, caller, id, ifMatch, func(j *domain.Job, p domain.Poster) ([]domain.Event, error) {
 		return j.Delete(p, now())
 	})
@@ -78,7 +78,7 @@ func (h *Handlers) DeleteJob(ctx context.Context, caller auth.Caller, id uuid.UU
 // precondition, lets decide choose the events and appends them. Without
 // If-Match a lost race is decided again on the fresh state, a few times;
 // with it, a lost race is a failed precondition.
-func (h *Handlers) changeJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch *int64,
+func (h *Handlers) changeJob(ctx context.Context, caller auth.Caller, id uuid.UUID, ifMatch IfMatch,
 	decide func(*domain.Job, domain.Poster) ([]domain.Event, error)) error {
 	return h.withPoster(ctx, caller, func(poster domain.Poster, guard []eventstore.AppendOption) error {
 		for attempt := 0; ; attempt++ {
@@ -90,7 +90,7 @@ func (h *Handlers) changeJob(ctx context.Context, caller auth.Caller, id uuid.UU
 				return err
 			}
 			version := job.Version()
-			if ifMatch != nil && *ifMatch != version {
+			if !ifMatch.holds(version) {
 				return errStaleVersion
 			}
 			events, err := decide(job, poster)

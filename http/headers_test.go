@@ -11,6 +11,8 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/matryer/is"
 
+	"github.com/jobboard/jobboard/commands"
+
 	"github.com/jobboard/jobboard/auth"
 )
 
@@ -125,20 +127,23 @@ func TestMethodNotAllowedListsEveryMethod(t *testing.T) {
 // TestParseIfMatch checks how If-Match values read. Job ETags are strong
 // ("3") and If-Match compares strongly (RFC 9110, 13.1.1), so only the exact
 // quoted version matches: anything else is a precondition no job meets
-// (version 0), never "no precondition" and never a 400.
+// (an empty list), never "no precondition" and never a 400. A list holds
+// every version it names.
 func TestParseIfMatch(t *testing.T) {
-	none, never := int64(-1), int64(0) // -1: no precondition
+	var none commands.IfMatch   // no precondition
+	never := commands.IfMatch{} // one no version meets
+	v := func(vs ...int64) commands.IfMatch { return vs }
 	for _, tt := range []struct {
 		name   string
 		values []string // the If-Match field lines; nil: no field
-		want   int64
+		want   commands.IfMatch
 	}{
 		{"absent", nil, none},
 		{"any", []string{"*"}, none},
 		{"any, padded", []string{" * "}, none},
-		{"a version", []string{`"3"`}, 3},
-		{"a version, padded", []string{` "3"  `}, 3},
-		{"a large version", []string{`"9007199254740993"`}, 9007199254740993},
+		{"a version", []string{`"3"`}, v(3)},
+		{"a version, padded", []string{` "3"  `}, v(3)},
+		{"a large version", []string{`"9007199254740993"`}, v(9007199254740993)},
 		{"another tag", []string{`"abc"`}, never},
 		{"a weak tag", []string{`W/"3"`}, never},
 		{"a lower-case weak tag", []string{`w/"3"`}, never},
@@ -155,12 +160,12 @@ func TestParseIfMatch(t *testing.T) {
 		{"only commas", []string{" , ,"}, never},
 		{"junk after a tag", []string{`"3"x`}, never},
 		{"any in a list", []string{`*, "3"`}, never},
-		{"a list that holds it", []string{`"abc", W/"2", "3"`}, 3},
-		{"a list with empty elements", []string{`, "3" ,`}, 3},
-		{"a comma inside a tag", []string{`"a,b", "3"`}, 3},
-		{"the same version twice", []string{`"3", "3"`}, 3},
-		{"two versions", []string{`"2", "3"`}, never},
-		{"two field lines", []string{`"abc"`, `"3"`}, 3},
+		{"a list that holds it", []string{`"abc", W/"2", "3"`}, v(3)},
+		{"a list with empty elements", []string{`, "3" ,`}, v(3)},
+		{"a comma inside a tag", []string{`"a,b", "3"`}, v(3)},
+		{"the same version twice", []string{`"3", "3"`}, v(3, 3)},
+		{"two versions", []string{`"2", "3"`}, v(2, 3)},
+		{"two field lines", []string{`"abc"`, `"3"`}, v(3)},
 		{"a bad list", []string{`"3", abc`}, never},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,12 +176,13 @@ func TestParseIfMatch(t *testing.T) {
 			}
 			got, err := parseIfMatch(r)
 			is.NoErr(err) // every If-Match is a precondition, met or not: never a 400
-			if tt.want == none {
-				is.Equal(got, nil) // no precondition
+			if tt.want == nil {
+				is.Equal(got, none) // no precondition
 				return
 			}
-			is.True(got != nil) // a precondition
-			is.Equal(*got, tt.want)
+			is.True(got != nil)    // a precondition
+			is.Equal(got, tt.want) // met by these versions
+
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/jobboard/jobboard/auth"
+	"github.com/jobboard/jobboard/commands"
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
 	"github.com/jobboard/jobboard/projections"
@@ -160,7 +161,7 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 
 // handlePatchJob handles the "PATCH /jobs/{id}" route.
 func (s *Server) handlePatchJob(w http.ResponseWriter, r *http.Request) {
-	s.changeJob(w, r, func(caller auth.Caller, id uuid.UUID, ifMatch *int64, body jobBodyWithStatus) error {
+	s.changeJob(w, r, func(caller auth.Caller, id uuid.UUID, ifMatch commands.IfMatch, body jobBodyWithStatus) error {
 		return s.Commands.PatchJob(r.Context(), caller, id, ifMatch, domain.JobPatch{
 			Title: body.Title, Description: body.Description, Company: body.Company, Location: body.Location,
 			EmploymentType: body.EmploymentType, Remote: body.Remote,
@@ -174,14 +175,14 @@ func (s *Server) handlePatchJob(w http.ResponseWriter, r *http.Request) {
 
 // handlePutJob handles the "PUT /jobs/{id}" route.
 func (s *Server) handlePutJob(w http.ResponseWriter, r *http.Request) {
-	s.changeJob(w, r, func(caller auth.Caller, id uuid.UUID, ifMatch *int64, body jobBodyWithStatus) error {
+	s.changeJob(w, r, func(caller auth.Caller, id uuid.UUID, ifMatch commands.IfMatch, body jobBodyWithStatus) error {
 		return s.Commands.ReplaceJob(r.Context(), caller, id, ifMatch, body.draft(), body.Status)
 	})
 }
 
 // changeJob is what PATCH and PUT share: parse, decode, run, answer with
 // the job as it now is.
-func (s *Server) changeJob(w http.ResponseWriter, r *http.Request, run func(auth.Caller, uuid.UUID, *int64, jobBodyWithStatus) error) {
+func (s *Server) changeJob(w http.ResponseWriter, r *http.Request, run func(auth.Caller, uuid.UUID, commands.IfMatch, jobBodyWithStatus) error) {
 	caller, _ := callerFrom(r.Context())
 	id, err := pathID(r)
 	if err != nil {
@@ -336,19 +337,18 @@ func pathID(r *http.Request) (uuid.UUID, error) {
 	return id, nil
 }
 
-// parseIfMatch reads If-Match into the version a write is meant for: nil
-// for no precondition (no If-Match, or *: a job that does not exist is a
-// 404 anyway). A job's ETag is strong ("3") and If-Match compares strongly
-// (RFC 9110, 13.1.1), so only that exact tag matches: a weak tag, another
+// parseIfMatch reads If-Match into the versions a write is meant for: nil
+// for no precondition (no If-Match, or *: a resource that does not exist
+// is a 404 anyway). ETags are strong ("3") and If-Match compares strongly
+// (RFC 9110, 13.1.1), so only those exact tags match: a weak tag, another
 // tag ("abc", "03"), an empty or unparseable header are preconditions that
-// no job meets, version 0. They fail as a stale version does, with a 412
-// once the job is found and the caller may change it (RFC 9110, 13.2.1: a
-// 404 or 403 comes first), rather than a 400: the client asked for a
+// no version meets. They fail as a stale version does, with a 412 once the
+// resource is found and the caller may change it (RFC 9110, 13.2.1: a 404
+// or 403 comes first), rather than a 400: the client asked for a
 // condition, and the answer is that it does not hold. A list matches when
-// one of its tags does; a list of two different versions, which cannot
-// both be current, meets none rather than guess. The error is always nil:
-// no If-Match is refused outright.
-func parseIfMatch(r *http.Request) (*int64, error) {
+// one of its tags does. The error is always nil: no If-Match is refused
+// outright.
+func parseIfMatch(r *http.Request) (commands.IfMatch, error) {
 	values := r.Header.Values("If-Match")
 	if len(values) == 0 {
 		return nil, nil
@@ -357,19 +357,15 @@ func parseIfMatch(r *http.Request) (*int64, error) {
 	if h == "*" {
 		return nil, nil
 	}
-	var version int64
+	versions := commands.IfMatch{} // not nil: a precondition, met by none yet
 	for _, tag := range strongTags(h) {
 		v, err := strconv.ParseInt(tag, 10, 64)
 		if err != nil || v < 1 || strconv.FormatInt(v, 10) != tag {
 			continue // not one of ours
 		}
-		if version != 0 && version != v {
-			version = 0
-			break
-		}
-		version = v
+		versions = append(versions, v)
 	}
-	return &version, nil
+	return versions, nil
 }
 
 // strongTags returns the opaque part of each strong entity-tag of an

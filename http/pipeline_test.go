@@ -256,7 +256,10 @@ func TestPipelineRefusals(t *testing.T) {
 	// The right If-Match, and *, go through.
 	pipeMoved(t, pipeMove(t, s, a.ID, setup.owner.token, map[string]any{"status": "screening"}, "If-Match", `"1"`), "screening", 2)
 	pipeMoved(t, pipeMove(t, s, a.ID, setup.owner.token, map[string]any{"status": "interview"}, "If-Match", `*`), "interview", 3)
-	is.Equal(pipeEvents(t, a.ID), 3)
+	// A list matches when one of its tags does (RFC 9110, 13.1.1).
+	problemOf(t, pipeMove(t, s, a.ID, setup.owner.token, map[string]any{"status": "offer"}, "If-Match", `"1", "2"`), http.StatusPreconditionFailed)
+	pipeMoved(t, pipeMove(t, s, a.ID, setup.owner.token, map[string]any{"status": "offer"}, "If-Match", `"2", "3"`), "offer", 4)
+	is.Equal(pipeEvents(t, a.ID), 4)
 }
 
 // TestPipelineClosedAndDeletedJobs checks that hiring goes on after a

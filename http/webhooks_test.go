@@ -146,6 +146,40 @@ func TestWebhookSubscriptions(t *testing.T) {
 	problemOf(t, jobsCall(t, s, http.MethodDelete, "/webhooks/"+w.ID, owner.token, nil), http.StatusNotFound)
 }
 
+// TestWebhookSubscriptionLimits: a recruiter has one subscription per URL
+// and at most 25 of them; beyond, 409 says why, and deleting one makes
+// room. Another recruiter's are counted apart.
+func TestWebhookSubscriptionLimits(t *testing.T) {
+	is := is.New(t)
+	s := startService(t, nil)
+	owner := jobsRegister(t, s, "recruiter", "Many Hooks Co")
+	other := jobsRegister(t, s, "recruiter", "Other Co")
+	body := func(i int) map[string]any {
+		return map[string]any{"url": fmt.Sprintf("https://hooks.example.com/jobboard/%d", i), "events": []string{"job.posted"}}
+	}
+
+	first := hooksCreate(t, s, owner.token, body(0))
+	p := problemOf(t, jobsCall(t, s, http.MethodPost, "/webhooks", owner.token,
+		map[string]any{"url": first.URL, "events": []string{"job.closed"}}), http.StatusConflict)
+	is.True(strings.Contains(p.Detail, "already have a webhook for this URL")) // the same URL twice: refused, saying so
+	hooksCreate(t, s, other.token, body(0))                                    // another recruiter's is their own
+
+	for i := 1; i < 25; i++ {
+		hooksCreate(t, s, owner.token, body(i))
+	}
+	p = problemOf(t, jobsCall(t, s, http.MethodPost, "/webhooks", owner.token, body(25)), http.StatusConflict)
+	is.True(strings.Contains(p.Detail, "25")) // the 26th: refused, naming the limit
+	res := jobsCall(t, s, http.MethodGet, "/webhooks", owner.token, nil)
+	var list struct{ Items []hooksWebhook }
+	is.NoErr(json.Unmarshal(res.body, &list))
+	is.Equal(len(list.Items), 25) // nothing made by the refusals
+
+	res = jobsCall(t, s, http.MethodDelete, "/webhooks/"+first.ID, owner.token, nil)
+	is.Equal(res.status, http.StatusNoContent)
+	hooksCreate(t, s, owner.token, body(25)) // room again
+	hooksCreate(t, s, other.token, body(1))  // and the other recruiter was never near the limit
+}
+
 // hooksReceiver is a recruiter's endpoint: it checks every signature with
 // its own code and keeps what it got.
 type hooksReceiver struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jobboard/jobboard/commands"
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/projections"
 )
@@ -285,7 +286,7 @@ func (u *UI) handleEditJob(w http.ResponseWriter, r *http.Request, s *session) {
 	form.Version = version
 	draft, err := form.draft()
 	if err == nil {
-		if err = u.Commands.ReplaceJob(r.Context(), s.Caller(), id, &version, draft, nil); err == nil {
+		if err = u.Commands.ReplaceJob(r.Context(), s.Caller(), id, commands.Version(version), draft, nil); err == nil {
 			http.Redirect(w, r, "/app/jobs/"+id.String(), http.StatusSeeOther)
 			return
 		}

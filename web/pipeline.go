@@ -12,6 +12,7 @@ import (
 
 	api "github.com/jobboard/jobboard/http"
 
+	"github.com/jobboard/jobboard/commands"
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/projections"
 )
@@ -194,7 +195,7 @@ func (u *UI) handleMoveApplication(w http.ResponseWriter, r *http.Request, s *se
 		// of …", which is the API's way to put it.
 		err = invalid(map[string]string{"status": "choose the status to move the application to"})
 	} else {
-		err = u.Commands.MoveApplication(r.Context(), s.Caller(), id, &version, move)
+		err = u.Commands.MoveApplication(r.Context(), s.Caller(), id, commands.Version(version), move)
 	}
 	u.afterMove(w, r, s, id, form, err)
 }
@@ -238,7 +239,7 @@ func (u *UI) handleWithdraw(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	form := &moveForm{Version: version, Return: r.PostForm.Get("return")}
-	err := u.Commands.MoveApplication(r.Context(), s.Caller(), id, &version, domain.ApplicationMove{Status: domain.StatusWithdrawn.String()})
+	err := u.Commands.MoveApplication(r.Context(), s.Caller(), id, commands.Version(version), domain.ApplicationMove{Status: domain.StatusWithdrawn.String()})
 	u.afterMove(w, r, s, id, form, err)
 }
 
