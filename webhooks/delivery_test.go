@@ -350,7 +350,10 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	is.Equal(rc.count(), 3)        // tried on the schedule, as any failure
 	is.Equal(elsewhere.count(), 0) // the redirect was never followed
 	is.Equal(*d.LastStatusCode, http.StatusFound)
-	is.True(strings.Contains(d.LastError, "redirect"))
+	is.Equal(d.LastError, "answered 302 Found, a redirect, which is not followed")
+	attempts, err := h.queue.Attempts(t.Context(), d.ID)
+	is.NoErr(err)
+	is.True(strings.Contains(attempts[0].Error, elsewhere.URL())) // where it led is the operator's to see
 }
 
 // TestPrivateAddressRefusedWhenConnecting: without the allowance, a URL
@@ -378,13 +381,15 @@ func TestPrivateAddressRefusedWhenConnecting(t *testing.T) {
 		return len(d) == 1 && d[0].Status == webhooks.StatusFailed
 	})
 	d := h.deliveries(sub)[0]
-	is.Equal(rc.count(), 0) // nothing reached the receiver
-	is.True(strings.Contains(d.LastError, "not a public address"))
+	is.Equal(rc.count(), 0)                                                                       // nothing reached the receiver
+	is.Equal(d.LastError, "refused: the host's address is not a public one")                      // the recruiter is told why…
+	is.True(!strings.Contains(d.LastError, "127.0.0.1") && !strings.Contains(d.LastError, "::1")) // …not where it led
 	attempts, err := h.queue.Attempts(t.Context(), d.ID)
 	is.NoErr(err)
 	is.Equal(len(attempts), 2)
 	for _, a := range attempts {
-		is.True(strings.Contains(a.Error, "refused to connect to")) // each attempt records the refusal
+		is.True(strings.Contains(a.Error, "refused to connect to"))                         // each attempt records the refusal…
+		is.True(strings.Contains(a.Error, "127.0.0.1") || strings.Contains(a.Error, "::1")) // …and the address, for the operator
 		is.Equal(a.StatusCode, (*int)(nil))
 	}
 }
@@ -415,9 +420,13 @@ func TestTwoWorkersDeliverEachOnce(t *testing.T) {
 	for _, rc := range receivers {
 		waitFor(t, 30*time.Second, "every job delivered to each subscription", func() bool { return rc.count() >= jobs })
 	}
-	pending, err := h.queue.List(t.Context(), webhooks.ListFilter{Status: webhooks.StatusPending}, 1000)
-	is.NoErr(err)
-	is.Equal(len(pending), 0)
+	// A receiver has the last delivery a moment before its worker has
+	// recorded the answer.
+	waitFor(t, 30*time.Second, "every delivery recorded delivered", func() bool {
+		pending, err := h.queue.List(t.Context(), webhooks.ListFilter{Status: webhooks.StatusPending}, 1000)
+		is.NoErr(err)
+		return len(pending) == 0
+	})
 	for _, rc := range receivers {
 		got := rc.requests()
 		is.Equal(len(got), jobs) // no duplicates
@@ -468,31 +477,62 @@ func TestOrderHeldBackPerSubscription(t *testing.T) {
 }
 
 // TestDeletedSubscriptionGetsNothingMore: deleting a subscription drops
-// its pending deliveries and queues no more for it.
+// its pending deliveries and queues no more for it: not even the retry of
+// the attempt that was in flight when it was deleted, due soon after.
 func TestDeletedSubscriptionGetsNothingMore(t *testing.T) {
 	is := is.New(t)
 	h := newHarness(t)
-	doomed := newReceiver(t, func(*http.Request, int, received) int { return http.StatusServiceUnavailable })
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	doomed := newReceiver(t, func(_ *http.Request, n int, _ received) int {
+		if n == 0 {
+			close(inFlight)
+			<-release // answers once the subscription is deleted
+		}
+		return http.StatusServiceUnavailable
+	})
+	// control fails its first attempt as doomed does, and is not deleted:
+	// its retry shows that the schedule does run within the test.
+	control := newReceiver(t, func(_ *http.Request, n int, _ received) int {
+		if n == 0 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
 	kept := newReceiver(t, nil)
 	owner := uuid.New()
 	doomedSub := h.subscribe(owner, doomed.URL(), webhooks.JobPosted)
+	control.keySecret(h.subscribe(owner, control.URL(), webhooks.JobPosted).Secret)
 	keptSub := h.subscribe(owner, kept.URL(), webhooks.JobPosted)
 	kept.keySecret(keptSub.Secret)
 	cfg := testWorkerConfig()
-	cfg.RetrySchedule = []time.Duration{time.Hour}
+	const retryWait = 200 * time.Millisecond
+	cfg.RetrySchedule = []time.Duration{retryWait, retryWait}
 	h.startWorker(cfg, nil)
 
 	h.postJob(owner, "Before")
-	waitFor(t, 20*time.Second, "the doomed subscription's first attempt", func() bool { return doomed.count() == 1 })
+	waitFor(t, 20*time.Second, "the doomed subscription's first attempt", func() bool {
+		select {
+		case <-inFlight:
+			return true
+		default:
+			return false
+		}
+	})
 	is.NoErr(h.store.Delete(t.Context(), owner, doomedSub.ID))
-	is.Equal(len(h.deliveries(doomedSub)), 0) // its retry is gone
+	is.Equal(len(h.deliveries(doomedSub)), 0) // its delivery is gone, the attempt in flight with it
+	close(release)
+	failedAt := time.Now() // the attempt's failure, after which a retry would be due
 
 	h.postJob(owner, "After")
 	waitFor(t, 20*time.Second, "the kept subscription gets both", func() bool { return kept.count() == 2 })
+	waitFor(t, 20*time.Second, "the control subscription's retry, and the later job", func() bool { return control.count() == 3 })
+	// Past the time doomed's retry would have been due (with room for a
+	// slow worker), it has still had only its first attempt.
+	holdsFor(t, time.Until(failedAt.Add(retryWait+2*time.Second)), "the deleted subscription has had its first attempt only",
+		func() bool { return doomed.count() == 1 })
 	var n int
 	is.NoErr(h.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM webhook_deliveries WHERE subscription_id = $1`, doomedSub.ID).Scan(&n))
-	is.Equal(n, 0)              // nothing queued for it after its deletion
-	is.Equal(doomed.count(), 1) // nor sent
+	is.Equal(n, 0) // nothing queued for it after its deletion
 	err := h.store.Delete(t.Context(), owner, doomedSub.ID)
 	is.Equal(domain.KindOf(err), domain.KindNotFound) // deleted once
 }

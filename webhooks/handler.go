@@ -109,16 +109,17 @@ func (h *handler) plan(ctx context.Context, r eventstore.Record) ([]planned, err
 	if owner == uuid.Nil {
 		// The job's events after JobPosted do not say whose job it is: the
 		// stream does. It is only read when someone asks for the event.
-		var wanted bool
-		if err := h.pool.QueryRow(ctx, `
-SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE events @> ARRAY[$1]::text[] AND from_position < $2)`,
-			name, r.Position).Scan(&wanted); err != nil {
+		wanted, err := readSubscriptions(ctx, h.pool, `
+SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE events @> ARRAY[$1]::text[] AND `+afterStartSQL+`)`,
+			func(rows pgx.Rows) (bool, error) { return pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool]) },
+			name, strconv.FormatUint(r.TxID, 10), r.Position)
+		if err != nil {
 			return nil, fmt.Errorf("webhooks: find subscriptions: %w", err)
 		}
 		if !wanted {
 			return nil, nil
 		}
-	} else if subs, err = h.subscriptions(ctx, owner, name, r.Position); err != nil || len(subs) == 0 {
+	} else if subs, err = h.subscriptions(ctx, owner, name, r); err != nil || len(subs) == 0 {
 		return nil, err
 	}
 
@@ -148,7 +149,7 @@ SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE events @> ARRAY[$1]::te
 		data = newJobData(j)
 	}
 	if subs == nil {
-		if subs, err = h.subscriptions(ctx, owner, name, r.Position); err != nil || len(subs) == 0 {
+		if subs, err = h.subscriptions(ctx, owner, name, r); err != nil || len(subs) == 0 {
 			return nil, err
 		}
 	}
@@ -169,20 +170,54 @@ SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE events @> ARRAY[$1]::te
 
 func isEventType(t string) bool { return slices.Contains(eventTypes, t) }
 
+// afterStartSQL is true of a subscription made before the event at
+// ($2 as text, $3): the event comes after the subscription's starting
+// checkpoint in the order the consumer group reads the log (see
+// Store.Create).
+const afterStartSQL = `(from_tx_id, from_position) < ($2::text::xid8, $3)`
+
 // subscriptions are owner's subscriptions that ask for the event name and
-// were made before the event at position.
-func (h *handler) subscriptions(ctx context.Context, owner uuid.UUID, name string, position int64) ([]uuid.UUID, error) {
-	rows, err := h.pool.Query(ctx, `
+// were made before the event r.
+func (h *handler) subscriptions(ctx context.Context, owner uuid.UUID, name string, r eventstore.Record) ([]uuid.UUID, error) {
+	ids, err := readSubscriptions(ctx, h.pool, `
 SELECT id FROM webhook_subscriptions
-WHERE owner_id = $1 AND events @> ARRAY[$2]::text[] AND from_position < $3 ORDER BY id`, owner, name, position)
-	if err != nil {
-		return nil, fmt.Errorf("webhooks: find subscriptions: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+WHERE owner_id = $1 AND events @> ARRAY[$4]::text[] AND `+afterStartSQL+` ORDER BY id`,
+		func(rows pgx.Rows) ([]uuid.UUID, error) { return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]) },
+		owner, strconv.FormatUint(r.TxID, 10), r.Position, name)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: find subscriptions: %w", err)
 	}
 	return ids, nil
+}
+
+// subscriptionsLockSQL and the exclusive lock Store.Create takes on the
+// same key keep a read of the subscriptions from running while one is
+// being made: a read that misses a subscription has then ended before
+// the subscription's starting checkpoint was read, so every event the
+// handler has read by then (committed, below the horizon) is at or before
+// that checkpoint, and none after it is missed. Without it, an event
+// handled between the checkpoint's reading and the subscription's commit
+// would come after its start and still not be sent to it.
+const subscriptionsLockSQL = `SELECT pg_advisory_xact_lock_shared(hashtextextended('webhook_subscriptions', 0))`
+
+// readSubscriptions runs query under the shared lock (subscriptionsLockSQL),
+// in one round trip: the lock and the query are one implicit transaction,
+// and the query's snapshot is taken once the lock is held.
+func readSubscriptions[T any](ctx context.Context, pool *pgxpool.Pool, query string, collect func(pgx.Rows) (T, error), args ...any) (T, error) {
+	var zero T
+	var b pgx.Batch
+	b.Queue(subscriptionsLockSQL)
+	b.Queue(query, args...)
+	br := pool.SendBatch(ctx, &b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return zero, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return zero, err
+	}
+	return collect(rows)
 }
 
 // history is the event's stream up to and including it: the aggregate as

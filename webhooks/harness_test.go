@@ -173,6 +173,27 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
+// holdsFor polls cond every 10 ms for the duration d and fails the test,
+// saying what should have held, as soon as it does not: the check that
+// something does not happen (by the time it would have).
+func holdsFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if !cond() {
+			t.Fatalf("no longer so: %s", what)
+		}
+		select {
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // received is one request a receiver got.
 type received struct {
 	At          time.Time

@@ -30,36 +30,68 @@ type claimed struct {
 	retryBase int
 }
 
-// headSQL is true of a pending delivery h that no earlier delivery of its
-// subscription, still pending, holds back: the only one of a subscription
-// a worker may take, so that its deliveries go out in the order of their
-// events. Failed deliveries hold nothing back (they wait for an operator,
-// and the subscription would otherwise stop for good); delivered ones are
-// done.
-const headSQL = `NOT EXISTS (
-    SELECT 1 FROM webhook_deliveries e
-    WHERE e.subscription_id = h.subscription_id AND e.status = 'pending'
-      AND (e.event_tx_id, e.event_position) < (h.event_tx_id, h.event_position))`
+// headsSQL is each subscription's head: the first of its deliveries, in
+// the order of their events, that is pending or still leased. Only a head
+// that is pending, due and unleased may be taken, so that a subscription's
+// deliveries go out one at a time in the order of their events. Failed
+// deliveries are not heads (they wait for an operator, and the
+// subscription would otherwise stop for good); delivered ones are done,
+// unless an attempt at them is still in flight (a success reported by an
+// earlier attempt whose worker outlived its lease keeps the lease of the
+// attempt in flight, see delivered), which holds back the next one until
+// that attempt's outcome, or its lease's end.
+//
+// It costs one probe of webhook_deliveries_order per subscription, however
+// many deliveries wait behind the heads: comparing every pending delivery
+// with the others of its subscription (the first version) took seconds
+// once one subscription's receiver had been down for a while and
+// thousands of its deliveries were queued, and every worker of every
+// subscription waited on it.
+const headsSQL = `
+heads AS (
+    SELECT h.id, h.status, h.next_attempt_at, h.lease_until
+    FROM webhook_subscriptions s
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.status, d.next_attempt_at, d.lease_until FROM webhook_deliveries d
+        WHERE d.subscription_id = s.id AND (d.status = 'pending' OR d.lease_until > now())
+        ORDER BY d.event_tx_id, d.event_position
+        LIMIT 1) h
+)`
 
 // claimSQL takes the delivery that has been due longest among the heads of
 // their subscriptions that no live lease holds, leases it, and notes the
 // attempt's start, in one statement committed before anything is sent: no
-// transaction stays open while a receiver is called. SKIP LOCKED lets
-// concurrent workers take different rows; a row another worker leased a
-// moment ago is seen leased once locked (the lease is checked again on the
-// locked row). The attempt number it returns fences the outcome: a worker
-// whose lease ran out cannot record over the next one's. Attempts left
+// transaction stays open while a receiver is called.
+//
+// The heads are found without locks, then the chosen row is locked with
+// SKIP LOCKED, so that concurrent workers take different rows. Once it is
+// locked, PostgreSQL checks the conditions on c again on the row's newest
+// version: a row another worker leased, retried or delivered a moment ago
+// is passed over. That c is still its subscription's head is checked there
+// too, against the statement's snapshot: nothing but an operator's retry
+// of an earlier, failed delivery can make an earlier one pending again,
+// and that retry sends an old event after newer ones anyway (see the
+// README's Webhooks section).
+//
+// The attempt number it returns fences the outcome: a worker whose lease
+// ran out cannot record a failure over the next one's. Attempts left
 // without an outcome by a worker that died are marked so.
 const claimSQL = `
-WITH claimed AS (
+WITH` + headsSQL + `, claimed AS (
     UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_until = now() + make_interval(secs => $1), updated_at = now()
     WHERE d.id = (
-        SELECT h.id FROM webhook_deliveries h
-        WHERE h.status = 'pending' AND h.next_attempt_at <= now() AND (h.lease_until IS NULL OR h.lease_until <= now())
-          AND ` + headSQL + `
-        ORDER BY h.next_attempt_at
+        SELECT c.id FROM webhook_deliveries c
+        WHERE c.id IN (
+                SELECT h.id FROM heads h
+                WHERE h.status = 'pending' AND h.next_attempt_at <= now() AND (h.lease_until IS NULL OR h.lease_until <= now()))
+          AND c.status = 'pending' AND c.next_attempt_at <= now() AND (c.lease_until IS NULL OR c.lease_until <= now())
+          AND NOT EXISTS (
+                SELECT 1 FROM webhook_deliveries e
+                WHERE e.subscription_id = c.subscription_id AND (e.status = 'pending' OR e.lease_until > now())
+                  AND (e.event_tx_id, e.event_position) < (c.event_tx_id, c.event_position))
+        ORDER BY c.next_attempt_at
         LIMIT 1
-        FOR UPDATE SKIP LOCKED)
+        FOR UPDATE OF c SKIP LOCKED)
     RETURNING d.id, d.subscription_id, d.event_type, d.body, d.attempts, d.retry_base
 ), started AS (
     INSERT INTO webhook_attempts (delivery_id, attempt) SELECT id, attempts FROM claimed
@@ -86,8 +118,10 @@ func (q *Queue) claim(ctx context.Context, lease time.Duration) (claimed, bool, 
 // outcome is how an attempt went.
 type outcome struct {
 	statusCode int // 0: no answer
-	err        error
-	duration   time.Duration
+	// err is why the attempt failed (nil: it did not). An *attemptError
+	// tells the recruiter less than the operator (see sender.send).
+	err      error
+	duration time.Duration
 }
 
 func (o outcome) code() *int {
@@ -97,22 +131,39 @@ func (o outcome) code() *int {
 	return &o.statusCode
 }
 
-func (o outcome) reason() *string {
+// detail is the attempt's error as the operator sees it, in
+// webhook_attempts.error (and the logs).
+func (o outcome) detail() *string {
 	if o.err == nil {
 		return nil
 	}
-	s := o.err.Error()
+	s := clip(o.err.Error())
+	return &s
+}
+
+// public is the attempt's error as the delivery's last_error shows it to
+// the recruiter, through the API and the CLI: what went wrong, without the
+// addresses and resolver messages the operator's detail carries.
+func (o outcome) public() *string {
+	if o.err == nil {
+		return nil
+	}
+	s := clip(publicReason(o.err))
 	return &s
 }
 
 // delivered records that c's attempt was answered with a 2xx. It is not
 // fenced by the attempt: a success is a success, even from a worker whose
-// lease ran out (the next worker's outcome then changes nothing).
+// lease ran out, and even over a delivery that has failed since. But while
+// a later attempt is in flight, its lease is kept: the next delivery of
+// the subscription waits for that attempt's outcome (or the end of its
+// lease), so that the repeat it sends cannot arrive after the next event.
 func (q *Queue) delivered(ctx context.Context, c claimed, o outcome) error {
 	return q.record(ctx, c, o, `
-UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), lease_until = NULL,
-    last_status_code = $2, last_error = NULL, updated_at = now()
-WHERE id = $1 AND status = 'pending'`, c.id, o.code())
+UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(),
+    lease_until = CASE WHEN attempts <> $2 AND lease_until > now() THEN lease_until END,
+    last_status_code = $3, last_error = NULL, updated_at = now()
+WHERE id = $1 AND status <> 'delivered'`, c.id, c.attempt, o.code())
 }
 
 // retryAt records a failed attempt after which the delivery is due again
@@ -120,18 +171,21 @@ WHERE id = $1 AND status = 'pending'`, c.id, o.code())
 func (q *Queue) retryAt(ctx context.Context, c claimed, o outcome, next time.Time) error {
 	return q.record(ctx, c, o, `
 UPDATE webhook_deliveries SET next_attempt_at = $3, lease_until = NULL, last_status_code = $4, last_error = $5, updated_at = now()
-WHERE id = $1 AND attempts = $2 AND status = 'pending'`, c.id, c.attempt, next, o.code(), o.reason())
+WHERE id = $1 AND attempts = $2 AND status = 'pending'`, c.id, c.attempt, next, o.code(), o.public())
 }
 
 // failed records a failed attempt after which no more are made.
 func (q *Queue) failed(ctx context.Context, c claimed, o outcome) error {
 	return q.record(ctx, c, o, `
 UPDATE webhook_deliveries SET status = 'failed', lease_until = NULL, last_status_code = $3, last_error = $4, updated_at = now()
-WHERE id = $1 AND attempts = $2 AND status = 'pending'`, c.id, c.attempt, o.code(), o.reason())
+WHERE id = $1 AND attempts = $2 AND status = 'pending'`, c.id, c.attempt, o.code(), o.public())
 }
 
 // record writes the attempt's outcome and what it means for the delivery,
-// in one transaction.
+// in one transaction. Whatever that was, the outcome of the attempt a
+// lease was taken for ends the lease: the delivery may have been recorded
+// delivered meanwhile by an earlier attempt (see delivered), whose lease
+// was kept for this one.
 func (q *Queue) record(ctx context.Context, c claimed, o outcome, sql string, args ...any) error {
 	// The outcome must be written even when the worker is being stopped:
 	// the receiver got the delivery (or did not), and forgetting it means
@@ -142,9 +196,14 @@ func (q *Queue) record(ctx context.Context, c claimed, o outcome, sql string, ar
 		if _, err := tx.Exec(ctx, sql, args...); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `
+UPDATE webhook_deliveries SET lease_until = NULL WHERE id = $1 AND attempts = $2 AND lease_until IS NOT NULL`,
+			c.id, c.attempt); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `
 UPDATE webhook_attempts SET status_code = $3, error = $4, duration_ms = $5 WHERE delivery_id = $1 AND attempt = $2`,
-			c.id, c.attempt, o.code(), o.reason(), o.duration.Milliseconds())
+			c.id, c.attempt, o.code(), o.detail(), o.duration.Milliseconds())
 		return err
 	})
 	if err != nil {
@@ -154,12 +213,15 @@ UPDATE webhook_attempts SET status_code = $3, error = $4, duration_ms = $5 WHERE
 }
 
 // nextDue is when the earliest delivery a worker could take is due (or its
-// lease runs out), if there is any.
+// lease runs out), if there is any. It looks at the heads only, at the
+// cost of one index probe per subscription (see headsSQL).
 func (q *Queue) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var due *time.Time
 	err := q.pool.QueryRow(ctx, `
-SELECT min(greatest(h.next_attempt_at, coalesce(h.lease_until, h.next_attempt_at)))
-FROM webhook_deliveries h WHERE h.status = 'pending' AND `+headSQL).Scan(&due)
+WITH`+headsSQL+`
+SELECT min(CASE WHEN h.status = 'pending' THEN greatest(h.next_attempt_at, coalesce(h.lease_until, h.next_attempt_at))
+                ELSE h.lease_until END)
+FROM heads h`).Scan(&due)
 	if err != nil || due == nil {
 		return time.Time{}, false, err
 	}

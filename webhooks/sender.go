@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,8 +16,11 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -183,13 +188,16 @@ type post struct {
 }
 
 // send makes one attempt at p. It returns the answer's status code (0 when
-// there was none) and, unless the answer was a 2xx, why it failed.
+// there was none) and, unless the answer was a 2xx, why it failed: an
+// *attemptError, which says it in full to the operator and in general
+// terms to the recruiter.
 func (s *sender) send(ctx context.Context, p post) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(p.body))
 	if err != nil {
-		return 0, fmt.Errorf("the subscription's URL cannot be requested: %w", err)
+		return 0, &attemptError{public: "the subscription's URL cannot be requested",
+			err: fmt.Errorf("the subscription's URL cannot be requested: %w", err)}
 	}
 	h := req.Header
 	h.Set("Content-Type", "application/json")
@@ -206,31 +214,116 @@ func (s *sender) send(ctx context.Context, p post) (int, error) {
 	// next delivery; a body that drags on past the time limit changes
 	// nothing: the status said what the receiver made of the delivery.
 	io.Copy(io.Discard, io.LimitReader(res.Body, maxResponseBody)) //nolint:errcheck // see above
+	// The recruiter is told the code with its standard text; the status
+	// line and Location as the receiver wrote them are the operator's
+	// (they are the receiver's words, of any length and content).
+	code := res.StatusCode
+	answered := strings.TrimSpace(fmt.Sprintf("answered %d %s", code, http.StatusText(code)))
 	switch {
-	case res.StatusCode >= 300 && res.StatusCode < 400:
-		return res.StatusCode, fmt.Errorf("answered %s, a redirect (to %q), which is not followed",
-			res.Status, res.Header.Get("Location"))
-	case res.StatusCode < 200 || res.StatusCode >= 300:
-		return res.StatusCode, fmt.Errorf("answered %s", res.Status)
+	case code >= 300 && code < 400:
+		return code, &attemptError{
+			public: answered + ", a redirect, which is not followed",
+			err: fmt.Errorf("answered %s, a redirect (to %q), which is not followed",
+				cleanText(res.Status, 100), cleanText(res.Header.Get("Location"), 300)),
+		}
+	case code < 200 || code >= 300:
+		return code, &attemptError{public: answered, err: fmt.Errorf("answered %s", cleanText(res.Status, 100))}
 	}
-	return res.StatusCode, nil
+	return code, nil
 }
 
-// explain turns a failed request into a sentence for the recruiter and the
-// operator, without the URL (which the delivery's subscription shows) and
-// without Go's wrapping.
-func (s *sender) explain(err error) error {
+// attemptError is why an attempt failed, told twice. Error is the detail,
+// for the operator (webhook_attempts.error, the logs): the address refused,
+// the resolver's message, the receiver's own words. public is what the
+// recruiter is shown (the delivery's last_error, through the API and the
+// CLI): what went wrong, in terms that reveal nothing of the board's
+// network, its resolver or the addresses a name led to.
+type attemptError struct {
+	public string
+	err    error
+}
+
+func (e *attemptError) Error() string { return e.err.Error() }
+func (e *attemptError) Unwrap() error { return e.err }
+
+// publicReason is what the recruiter is told of err.
+func publicReason(err error) string {
+	var ae *attemptError
+	if errors.As(err, &ae) {
+		return ae.public
+	}
+	return "the delivery could not be made"
+}
+
+// explain turns a failed request into an attemptError: its detail without
+// the URL (which the delivery's subscription shows) and without Go's
+// wrapping, and a general sentence for the recruiter.
+func (s *sender) explain(err error) *attemptError {
 	var refused *RefusedAddressError
 	if errors.As(err, &refused) {
-		return refused
+		return &attemptError{public: "refused: the host's address is not a public one", err: refused}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	public := "the connection failed"
+	var dns *net.DNSError
 	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("no answer within %s", s.timeout)
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
+	var header tls.RecordHeaderError
+	var alert tls.AlertError
+	switch {
+	// Before the time limit: a lookup that timed out is the name's fault
+	// as the recruiter sees it.
+	case errors.As(err, &dns):
+		public = "the host name could not be resolved"
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		msg := fmt.Sprintf("no answer within %s", s.timeout)
+		return &attemptError{public: msg, err: errors.New(msg)}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		public = "the connection was refused"
+	case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH):
+		public = "the host could not be reached"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		public = "the connection was closed before an answer"
+	case errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &badCert):
+		public = "the host's TLS certificate was not accepted"
+	case errors.As(err, &header) || errors.As(err, &alert):
+		public = "the TLS handshake failed"
 	}
-	return err
+	return &attemptError{public: public, err: err}
+}
+
+// maxErrorText bounds the error text kept of an attempt, in bytes: part
+// of it is the receiver's (its status line, its Location header), which
+// may be of any length.
+const maxErrorText = 500
+
+// clip cuts s to maxErrorText bytes of valid UTF-8, marking a cut with
+// "…".
+func clip(s string) string { return cleanText(s, maxErrorText) }
+
+// cleanText is s as valid UTF-8, without control characters, and cut to
+// at most max bytes (the last three of them "…" when it had to be cut),
+// at a character's boundary.
+func cleanText(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	cut := max - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/auth"
 	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
 )
 
 // Store keeps the recruiters' subscriptions and shows them their
@@ -32,9 +35,19 @@ func NewStore(pool *pgxpool.Pool, allowPrivate bool) *Store {
 	return &Store{pool: pool, allowPrivate: allowPrivate}
 }
 
+// MaxSubscriptions is how many subscriptions one recruiter may have. Each
+// costs every matching event a delivery row and a request, and each is a
+// head the workers look at (see headsSQL): a few endpoints per recruiter
+// is what an ATS, a chat bot and a test receiver need.
+const MaxSubscriptions = 25
+
 var (
 	errNoSuchWebhook = domain.Errorf(domain.KindNotFound, "no such webhook")
 	errNotRecruiter  = domain.Errorf(domain.KindForbidden, "only recruiters subscribe to webhooks")
+	errTooMany       = domain.Errorf(domain.KindConflict,
+		"you have %d webhooks, the most one recruiter may have: delete one first", MaxSubscriptions)
+	errSameURL = domain.Errorf(domain.KindConflict,
+		"you already have a webhook for this URL (to change its events, delete it and subscribe again)")
 )
 
 // CheckCanSubscribe says whether caller may subscribe to webhooks: a
@@ -47,7 +60,8 @@ func CheckCanSubscribe(caller auth.Caller) error {
 }
 
 // Create subscribes caller's endpoint at rawURL to events. The secret is in
-// what it returns, and nowhere else ever again.
+// what it returns, and nowhere else ever again. A recruiter has at most
+// MaxSubscriptions, and one per URL (as written): beyond, a conflict.
 func (s *Store) Create(ctx context.Context, caller auth.Caller, rawURL *string, events []string) (Subscription, error) {
 	if err := CheckCanSubscribe(caller); err != nil {
 		return Subscription{}, err
@@ -60,11 +74,60 @@ func (s *Store) Create(ctx context.Context, caller auth.Caller, rawURL *string, 
 		return Subscription{}, err
 	}
 	sub := Subscription{ID: id, OwnerID: caller.UserID, URL: *rawURL, Events: events, Secret: newSecret()}
-	err = s.pool.QueryRow(ctx, `
-INSERT INTO webhook_subscriptions (id, owner_id, url, events, secret, from_position)
-VALUES ($1, $2, $3, $4, $5, (SELECT coalesce(max(position), 0) FROM events))
-RETURNING created_at`, sub.ID, sub.OwnerID, sub.URL, sub.Events, sub.Secret).Scan(&sub.CreatedAt)
-	if err != nil {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One recruiter's subscriptions are made one at a time, so that
+		// two requests at once cannot both take the last place, or both
+		// add the same URL. The lock is the transaction's: it ends with it.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_subscriptions:' || $1::text, 0))`,
+			sub.OwnerID); err != nil {
+			return err
+		}
+		var n int
+		var sameURL bool
+		if err := tx.QueryRow(ctx, `
+SELECT count(*), coalesce(bool_or(url = $2), false)
+FROM webhook_subscriptions WHERE owner_id = $1`, sub.OwnerID, sub.URL).Scan(&n, &sameURL); err != nil {
+			return err
+		}
+		switch {
+		case sameURL:
+			return errSameURL
+		case n >= MaxSubscriptions:
+			return errTooMany
+		}
+		// No read of the subscriptions by the handler runs from here to
+		// the commit (see subscriptionsLockSQL).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_subscriptions', 0))`); err != nil {
+			return err
+		}
+		// The subscription hears of the events after the log's head
+		// below its horizon, compared in the order the consumer group
+		// reads them, (tx_id, position). Every event that is not after
+		// the head had committed when it was read; every event still to
+		// commit (its transaction under way, its position perhaps lower
+		// than the newest one's) comes after it. The largest position
+		// alone, the first version, skipped such an event. (Events
+		// between the head and the horizon that committed just before
+		// the subscription was made are sent too: a few events too many
+		// at its start, never one missed.) The horizon is read in a
+		// statement of its own, as it must be.
+		head, err := eventstore.ReadHorizon(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+INSERT INTO webhook_subscriptions (id, owner_id, url, events, secret, from_tx_id, from_position)
+VALUES ($1, $2, $3, $4, $5, $6::text::xid8, $7)
+RETURNING created_at`, sub.ID, sub.OwnerID, sub.URL, sub.Events, sub.Secret,
+			strconv.FormatUint(head.Head.TxID, 10), head.Head.Position).Scan(&sub.CreatedAt)
+	})
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "webhook_subscriptions_owner_url":
+		return Subscription{}, errSameURL
+	case domain.KindOf(err) == domain.KindConflict:
+		return Subscription{}, err
+	case err != nil:
 		return Subscription{}, fmt.Errorf("save a webhook subscription: %w", err)
 	}
 	return sub, nil

@@ -12,7 +12,11 @@
 // Each subscription's deliveries go out in the order of their events: a
 // worker claims only a subscription's oldest pending delivery, so one that
 // is being retried holds back the later ones of its subscription and of no
-// other. Addresses are checked when the worker connects, after DNS, so that
+// other, and finding those heads costs one index probe per subscription,
+// whatever the backlog behind them. Two exceptions: a delivery that has
+// failed for good holds nothing back, and one an operator queues again is
+// then sent after later ones (each body carries its event's id and
+// occurred_at). Addresses are checked when the worker connects, after DNS, so that
 // a name cannot be pointed at the board's own network after it was saved.
 //
 // The package holds no HTTP server code: package http serves the API over

@@ -3,9 +3,11 @@ package webhooks_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,4 +195,46 @@ func TestOnlyRecruitersSubscribe(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(got.Secret, "") // the secret is not read back
 	is.Equal(got.URL, url)
+}
+
+// TestSubscriptionLimitsHoldUnderConcurrency: requests at once can neither
+// take one recruiter past MaxSubscriptions nor add one URL twice.
+func TestSubscriptionLimitsHoldUnderConcurrency(t *testing.T) {
+	is := is.New(t)
+	store := webhooks.NewStore(db.Pool, false)
+	// createAll makes the subscriptions of urls at once for a new
+	// recruiter, and says how many were made; every refusal must be a
+	// conflict.
+	createAll := func(urls []string) int {
+		caller := auth.Caller{UserID: uuid.New(), Role: domain.RoleRecruiter}
+		results := make(chan error, len(urls))
+		var wg sync.WaitGroup
+		for _, url := range urls {
+			wg.Go(func() {
+				_, err := store.Create(t.Context(), caller, &url, []string{"job.posted"})
+				results <- err
+			})
+		}
+		wg.Wait()
+		close(results)
+		made := 0
+		for err := range results {
+			if err == nil {
+				made++
+				continue
+			}
+			is.Equal(domain.KindOf(err), domain.KindConflict) // the others are conflicts
+		}
+		subs, err := store.List(t.Context(), caller.UserID)
+		is.NoErr(err)
+		is.Equal(len(subs), made) // as many as were said made
+		return made
+	}
+	var distinct, same []string
+	for i := range 2 * webhooks.MaxSubscriptions {
+		distinct = append(distinct, fmt.Sprintf("https://hooks.example.com/%d", i))
+		same = append(same, "https://hooks.example.com/same")
+	}
+	is.Equal(createAll(distinct), webhooks.MaxSubscriptions) // no more than the limit
+	is.Equal(createAll(same), 1)                             // one per URL
 }

@@ -11,14 +11,23 @@ CREATE TABLE webhook_subscriptions (
     url           text        NOT NULL CHECK (char_length(url) BETWEEN 1 AND 2000),
     events        text[]      NOT NULL CHECK (cardinality(events) > 0),
     secret        text        NOT NULL CHECK (secret ~ '^[0-9a-f]{64}$'),
-    -- The log's last position when it was made: it is told about the
-    -- events after it, not about the history before it (the consumer
-    -- group of a new installation starts at the beginning of the log).
+    -- Where the log stood when it was made, as a checkpoint in the order
+    -- the consumer group reads it, (tx_id, position): the log's head below
+    -- its visibility horizon (eventstore.ReadHorizon). It is told about
+    -- the events after that checkpoint, not about the history before it.
+    -- A position alone would not do: an event whose transaction took its
+    -- position earlier but committed after the subscription was made
+    -- would come before it, and be skipped.
+    from_tx_id    xid8        NOT NULL DEFAULT '0',
     from_position bigint      NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 -- A recruiter's subscriptions, newest first; and those an event may match.
 CREATE INDEX webhook_subscriptions_owner ON webhook_subscriptions (owner_id, created_at DESC, id DESC);
+-- One subscription per address and recruiter (Store.Create checks first,
+-- and says so; this is the backstop). Keyed on a digest of the URL: a URL
+-- of 2000 characters, some of them multi-byte, can outgrow a btree entry.
+CREATE UNIQUE INDEX webhook_subscriptions_owner_url ON webhook_subscriptions (owner_id, md5(url));
 
 -- One row per event and matching subscription, written by the webhooks
 -- consumer group in its subscriber transaction (so a delivered event is
@@ -47,6 +56,10 @@ CREATE TABLE webhook_deliveries (
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     -- A worker that claimed the row owns it until then; one that died
     -- mid-send loses it, and the delivery is tried again, with its id.
+    -- It is cleared by the outcome of the attempt it was taken for. A
+    -- success reported by an earlier attempt (whose worker outlived its
+    -- lease) leaves it in place: the row is delivered, but the attempt in
+    -- flight still holds back the subscription's next delivery.
     lease_until      timestamptz,
     last_status_code integer,
     last_error       text,
@@ -57,11 +70,13 @@ CREATE TABLE webhook_deliveries (
 );
 -- A subscription's deliveries for the API, newest first.
 CREATE INDEX webhook_deliveries_subscription ON webhook_deliveries (subscription_id, created_at DESC, id DESC);
--- What a worker looks for: pending rows by due time; and, for each, whether
--- an earlier one of its subscription is still pending (which holds it back).
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+-- What a worker looks for: each subscription's head, the first of its rows
+-- in the order of the events that is pending or still leased (see
+-- lease_until), found with one probe per subscription (Queue.claim). Only
+-- those rows are indexed, so a backlog of deliveries, pending or done,
+-- costs the probe nothing.
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, event_tx_id, event_position)
-    WHERE status = 'pending';
+    WHERE status = 'pending' OR lease_until IS NOT NULL;
 -- The operator's list of failed deliveries (jobboard webhooks --status failed).
 CREATE INDEX webhook_deliveries_status ON webhook_deliveries (status, created_at DESC);
 
