@@ -343,18 +343,9 @@ type moveBody struct {
 // withdraws it. The answer is the application as it now is.
 func (s *Server) handleMoveApplication(w http.ResponseWriter, r *http.Request) {
 	caller, _ := callerFrom(r.Context())
-	id, err := pathID(r)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	ifMatch, err := parseIfMatch(r)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
 	var body moveBody
-	if err := decodeJSON(r, &body); err != nil {
+	id, ifMatch, err := readChange(r, &body)
+	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}

@@ -184,18 +184,9 @@ func (s *Server) handlePutJob(w http.ResponseWriter, r *http.Request) {
 // the job as it now is.
 func (s *Server) changeJob(w http.ResponseWriter, r *http.Request, run func(auth.Caller, uuid.UUID, commands.IfMatch, jobBodyWithStatus) error) {
 	caller, _ := callerFrom(r.Context())
-	id, err := pathID(r)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	ifMatch, err := parseIfMatch(r)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
 	var body jobBodyWithStatus
-	if err := decodeJSON(r, &body); err != nil {
+	id, ifMatch, err := readChange(r, &body)
+	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
@@ -214,12 +205,7 @@ func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	ifMatch, err := parseIfMatch(r)
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Commands.DeleteJob(r.Context(), caller, id, ifMatch); err != nil {
+	if err := s.Commands.DeleteJob(r.Context(), caller, id, parseIfMatch(r)); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
@@ -346,16 +332,15 @@ func pathID(r *http.Request) (uuid.UUID, error) {
 // resource is found and the caller may change it (RFC 9110, 13.2.1: a 404
 // or 403 comes first), rather than a 400: the client asked for a
 // condition, and the answer is that it does not hold. A list matches when
-// one of its tags does. The error is always nil: no If-Match is refused
-// outright.
-func parseIfMatch(r *http.Request) (commands.IfMatch, error) {
+// one of its tags does. No If-Match is refused outright.
+func parseIfMatch(r *http.Request) commands.IfMatch {
 	values := r.Header.Values("If-Match")
 	if len(values) == 0 {
-		return nil, nil
+		return nil
 	}
 	h := strings.TrimSpace(strings.Join(values, ","))
 	if h == "*" {
-		return nil, nil
+		return nil
 	}
 	versions := commands.IfMatch{} // not nil: a precondition, met by none yet
 	for _, tag := range strongTags(h) {
@@ -365,7 +350,21 @@ func parseIfMatch(r *http.Request) (commands.IfMatch, error) {
 		}
 		versions = append(versions, v)
 	}
-	return versions, nil
+	return versions
+}
+
+// readChange reads what every conditional write of a resource (PATCH,
+// PUT) sends: the resource's id from the path, If-Match, and the JSON
+// body into body.
+func readChange(r *http.Request, body any) (uuid.UUID, commands.IfMatch, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return uuid.Nil, nil, err
+	}
+	if err := decodeJSON(r, body); err != nil {
+		return uuid.Nil, nil, err
+	}
+	return id, parseIfMatch(r), nil
 }
 
 // strongTags returns the opaque part of each strong entity-tag of an

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,32 +56,19 @@ good by the mail server), with the number of attempts and the last error.
 	if err != nil {
 		return err
 	}
-	if *format == "jsonl" {
-		enc := json.NewEncoder(stdout)
-		for _, d := range list {
-			if err := enc.Encode(deliveryJSON(d)); err != nil {
-				return err
+	return writeListing(stdout, *format, list, func(d mailer.Delivery) any { return deliveryJSON(d) },
+		"ID\tKIND\tTO\tAPPLICATION\tSTATUS\tATTEMPTS\tQUEUED\tNEXT ATTEMPT / SENT\tLAST ERROR",
+		func(d mailer.Delivery) string {
+			when := d.NextAttemptAt.UTC().Format(time.RFC3339)
+			switch {
+			case d.SentAt != nil:
+				when = d.SentAt.UTC().Format(time.RFC3339)
+			case d.Status == mailer.StatusFailed:
+				when = "-"
 			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tTO\tAPPLICATION\tSTATUS\tATTEMPTS\tQUEUED\tNEXT ATTEMPT / SENT\tLAST ERROR")
-	for _, d := range list {
-		when := d.NextAttemptAt.UTC().Format(time.RFC3339)
-		switch {
-		case d.SentAt != nil:
-			when = d.SentAt.UTC().Format(time.RFC3339)
-		case d.Status == mailer.StatusFailed:
-			when = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Kind, d.Kind.Recipient(), d.ApplicationID, d.Status, d.Attempts,
-			d.CreatedAt.UTC().Format(time.RFC3339), when, oneLine(d.LastError, 80))
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(tw, "(none)")
-	}
-	return tw.Flush()
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s", d.ID, d.Kind, d.Kind.Recipient(), d.ApplicationID, d.Status,
+				d.Attempts, d.CreatedAt.UTC().Format(time.RFC3339), when, oneLine(d.LastError, 80))
+		})
 }
 
 func emailsRetry(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,36 +71,23 @@ last error.
 	if err != nil {
 		return err
 	}
-	if *format == "jsonl" {
-		enc := json.NewEncoder(stdout)
-		for _, d := range list {
-			if err := enc.Encode(webhookDeliveryLine(d)); err != nil {
-				return err
+	return writeListing(stdout, *format, list, func(d webhooks.QueuedDelivery) any { return webhookDeliveryLine(d) },
+		"DELIVERY\tEVENT\tSTATUS\tATTEMPTS\tLAST ANSWER\tQUEUED\tNEXT ATTEMPT / DELIVERED\tURL\tLAST ERROR",
+		func(d webhooks.QueuedDelivery) string {
+			when := d.NextAttemptAt.UTC().Format(time.RFC3339)
+			switch {
+			case d.DeliveredAt != nil:
+				when = d.DeliveredAt.UTC().Format(time.RFC3339)
+			case d.Status == webhooks.StatusFailed:
+				when = "-"
 			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DELIVERY\tEVENT\tSTATUS\tATTEMPTS\tLAST ANSWER\tQUEUED\tNEXT ATTEMPT / DELIVERED\tURL\tLAST ERROR")
-	for _, d := range list {
-		when := d.NextAttemptAt.UTC().Format(time.RFC3339)
-		switch {
-		case d.DeliveredAt != nil:
-			when = d.DeliveredAt.UTC().Format(time.RFC3339)
-		case d.Status == webhooks.StatusFailed:
-			when = "-"
-		}
-		answer := "-"
-		if d.LastStatusCode != nil {
-			answer = strconv.Itoa(*d.LastStatusCode)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.EventType, d.Status, d.Attempts, answer,
-			d.CreatedAt.UTC().Format(time.RFC3339), when, oneLine(d.URL, 60), oneLine(d.LastError, 80))
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(tw, "(none)")
-	}
-	return tw.Flush()
+			answer := "-"
+			if d.LastStatusCode != nil {
+				answer = strconv.Itoa(*d.LastStatusCode)
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", d.ID, d.EventType, d.Status, d.Attempts, answer,
+				d.CreatedAt.UTC().Format(time.RFC3339), when, oneLine(d.URL, 60), oneLine(d.LastError, 80))
+		})
 }
 
 func webhooksSubscriptions(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -127,27 +113,16 @@ their deliveries are pending, delivered and failed. Secrets are never shown.`, s
 	if err != nil {
 		return err
 	}
-	if *format == "jsonl" {
-		enc := json.NewEncoder(stdout)
-		for _, s := range subs {
-			line := subscriptionLine{ID: s.ID, OwnerID: s.OwnerID, URL: s.URL, Events: s.Events, CreatedAt: s.CreatedAt.UTC(),
+	return writeListing(stdout, *format, subs,
+		func(s webhooks.SubscriptionSummary) any {
+			return subscriptionLine{ID: s.ID, OwnerID: s.OwnerID, URL: s.URL, Events: s.Events, CreatedAt: s.CreatedAt.UTC(),
 				Pending: s.Pending, Delivered: s.Delivered, Failed: s.Failed}
-			if err := enc.Encode(line); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUBSCRIPTION\tRECRUITER\tCREATED\tPENDING\tDELIVERED\tFAILED\tURL\tEVENTS")
-	for _, s := range subs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, s.OwnerID, s.CreatedAt.UTC().Format(time.RFC3339),
-			s.Pending, s.Delivered, s.Failed, oneLine(s.URL, 60), strings.Join(s.Events, ","))
-	}
-	if len(subs) == 0 {
-		fmt.Fprintln(tw, "(none)")
-	}
-	return tw.Flush()
+		},
+		"SUBSCRIPTION\tRECRUITER\tCREATED\tPENDING\tDELIVERED\tFAILED\tURL\tEVENTS",
+		func(s webhooks.SubscriptionSummary) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s", s.ID, s.OwnerID, s.CreatedAt.UTC().Format(time.RFC3339),
+				s.Pending, s.Delivered, s.Failed, oneLine(s.URL, 60), strings.Join(s.Events, ","))
+		})
 }
 
 func webhooksAttempts(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
