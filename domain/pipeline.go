@@ -157,7 +157,10 @@ func (a *Application) Move(actor uuid.UUID, move ApplicationMove, at time.Time) 
 	}
 	var v Validation
 	to, err := ParseApplicationStatus(move.Status)
-	if err != nil {
+	switch {
+	case move.Status == "":
+		v.Add("status", "is required")
+	case err != nil:
 		v.Add("status", err.Error())
 	}
 	var reason string

@@ -354,10 +354,6 @@ func (s *Server) handleMoveApplication(w http.ResponseWriter, r *http.Request) {
 		move.Status = *body.Status
 	}
 	if err := s.Commands.MoveApplication(r.Context(), caller, id, ifMatch, move); err != nil {
-		if body.Status == nil && domain.KindOf(err) == domain.KindInvalid {
-			err = &domain.Error{Kind: domain.KindInvalid, Message: "the request has invalid fields",
-				Fields: []domain.FieldError{{Field: "status", Message: "is required"}}}
-		}
 		writeError(w, r, s.Logger, err)
 		return
 	}
