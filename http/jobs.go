@@ -3,6 +3,8 @@ package http
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -549,6 +551,11 @@ func decodeCursor(s string) (*cursor, error) {
 	dec.DisallowUnknownFields()
 	var c cursor
 	if err := dec.Decode(&c); err != nil || c.ID == uuid.Nil || c.CreatedAt.IsZero() {
+		return nil, errBadCursor
+	}
+	// Nothing may follow the object: a cursor with bytes appended is not
+	// the one the server gave.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errBadCursor
 	}
 	return &c, nil
