@@ -80,7 +80,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.cfg.JWTSecretGenerated && a.cfg.Role.runsAPI() {
 		a.log.Warn("JWT_SECRET is not set: using a random secret, so tokens stop working when this process stops and are not accepted by other instances")
 	}
+	keys, err := Keyring(a.cfg, a.log, true)
+	if err != nil {
+		return err
+	}
 	if err = postgres.Setup(ctx, a.cfg.MigrateDatabaseURL, a.cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err = postgres.SealPersonalData(ctx, a.cfg.MigrateDatabaseURL, keys, a.log); err != nil {
 		return err
 	}
 	if a.Pool, err = postgres.Open(ctx, a.cfg.DatabaseURL); err != nil {
@@ -101,7 +108,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); relay.Run(bg) }()
 
-	a.Store = eventstore.New(a.Pool, eventstore.OnAppended(relay.Appended))
+	a.Store = eventstore.New(a.Pool, eventstore.OnAppended(relay.Appended), eventstore.WithKeyring(keys))
 	a.Tracker = projections.NewTracker(a.Pool, relay, a.cfg.ConsistencyTimeout)
 	a.Metrics = prometheus.NewRegistry()
 	a.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -151,6 +158,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			waiter = replicatedWaiter{a.Tracker, a.Replicas}
 		}
 		cmds := commands.New(a.Store, a.Pool, waiter, passwords, a.cfg.LoginLimits)
+		cmds.AddForgetters(Forgetters(a.cfg)...)
 		users, jobs, applications := projections.NewUsersView(reads), projections.NewJobsView(reads), projections.NewApplicationsView(reads)
 		ui, err := web.New(web.Deps{
 			Commands: cmds, Users: users, Jobs: jobs, Applications: applications,
@@ -191,7 +199,7 @@ func (a *App) startRouter(ctx context.Context, relay *bus.Relay, due *mailer.Due
 		return err
 	}
 	router.AddMiddleware(middleware.Recoverer, a.consumerErrors.Middleware)
-	cfg := bus.SubscriberConfig{IdlePoll: a.cfg.IdlePoll}
+	cfg := bus.SubscriberConfig{IdlePoll: a.cfg.IdlePoll, Keys: a.Store.Keys()}
 	if err := projections.Register(router, a.Pool, relay, cfg, projections.All()...); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/commands"
+	"github.com/jobboard/jobboard/eventstore"
 	jbhttp "github.com/jobboard/jobboard/http"
 	"github.com/jobboard/jobboard/webhooks"
 )
@@ -46,6 +47,10 @@ func ParseRole(s string) (Role, error) {
 
 func (r Role) runsAPI() bool     { return r == RoleAll || r == RoleAPI }
 func (r Role) runsWorkers() bool { return r == RoleAll || r == RoleWorker }
+
+// DefaultDataKeyFile is where the key-encryption key of personal data is
+// kept when no DATA_KEY is set.
+const DefaultDataKeyFile = "./.jobboard/data.key"
 
 // DefaultMailDir is where mails are written when no SMTP_URL is set.
 const DefaultMailDir = "./.jobboard/mail"
@@ -77,9 +82,14 @@ type Config struct {
 	// one was made: tokens then die with the process.
 	JWTSecretGenerated bool
 	JWTTTL             time.Duration
-	BcryptCost         int
-	LogLevel           string
-	LogFormat          string
+	// DataKey is the key-encryption key of personal data (DATA_KEY, 64
+	// hexadecimal digits); nil when not set, and then DataKeyFile holds
+	// it, made on first start.
+	DataKey     []byte
+	DataKeyFile string
+	BcryptCost  int
+	LogLevel    string
+	LogFormat   string
 	// ConsistencyTimeout bounds how long a write waits for its projections.
 	ConsistencyTimeout time.Duration
 	ShutdownTimeout    time.Duration
@@ -313,6 +323,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		c.JWTSecret = []byte(secret)
 	}
+	if v := getenv("DATA_KEY"); v != "" {
+		key, err := eventstore.ParseKEK(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DATA_KEY: %w; make one with openssl rand -hex 32", err))
+		}
+		c.DataKey = key
+	}
+	c.DataKeyFile = or(getenv("DATA_KEY_FILE"), DefaultDataKeyFile)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -421,7 +421,9 @@ func TestSubscriberDeliversStagesAndReportsProgress(t *testing.T) {
 	own := testdb.New(t) // a log of its own: the group starts at its beginning
 	relay := NewRelay(own.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	group := "bus-test"
-	sub, err := NewSubscriber(own.Pool, group, relay, SubscriberConfig{IdlePoll: time.Minute}, watermill.NopLogger{})
+	// The registrations below hold personal data: the subscriber opens
+	// them with a keyring over the log's DATA_KEY.
+	sub, err := NewSubscriber(own.Pool, group, relay, SubscriberConfig{IdlePoll: time.Minute, Keys: testdb.Keyring()}, watermill.NopLogger{})
 	is.NoErr(err) // new subscriber
 	defer sub.Close()
 	_, err = sub.Subscribe(ctx, "other")
@@ -431,7 +433,7 @@ func TestSubscriberDeliversStagesAndReportsProgress(t *testing.T) {
 	_, err = own.Owner.Exec(ctx, `CREATE TABLE seen (event_id uuid); GRANT SELECT, INSERT ON seen TO `+testdb.ServiceRole)
 	is.NoErr(err) // a table for the handler
 
-	store := eventstore.New(own.Pool, eventstore.OnAppended(relay.Appended))
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.OnAppended(relay.Appended))
 	var appended []eventstore.Record
 	for range 3 {
 		id := uuid.New()

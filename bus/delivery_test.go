@@ -45,13 +45,16 @@ func newDeliveryFixtureWith(t *testing.T, cfg SubscriberConfig) *deliveryFixture
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.relay.Run(ctx) }()
-	f.store = eventstore.New(own.Pool, eventstore.OnAppended(f.relay.Appended))
+	f.store = eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.OnAppended(f.relay.Appended))
 	select {
 	case <-f.relay.Listening():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the relay does not listen")
 	}
 
+	// The fixture's registrations hold personal data: the subscriber
+	// opens them with a keyring over the log's DATA_KEY.
+	cfg.Keys = testdb.Keyring()
 	sub, err := NewSubscriber(own.Pool, "delivery-test", f.relay, cfg, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)

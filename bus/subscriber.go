@@ -36,6 +36,11 @@ type SubscriberConfig struct {
 	// LazyAdvance is how long a group with an Interest may stay behind
 	// events it does not act on.
 	LazyAdvance time.Duration
+	// Keys opens the personal fields of the events delivered: a handler
+	// sees each event as it was appended, or with those fields null when
+	// their person was erased. Without it, a group that meets an event
+	// holding personal data fails on it.
+	Keys *eventstore.Keyring
 	// SynchronousCommit makes each subscriber transaction wait for its WAL
 	// to reach the disk before it counts as committed. By default it does
 	// not (synchronous_commit off for that transaction only), which takes
@@ -115,7 +120,7 @@ func NewSubscriber(pool *pgxpool.Pool, consumerGroup string, relay *Relay, cfg S
 			ResendInterval: 100 * time.Millisecond,
 			RetryInterval:  time.Second,
 			BackoffManager: w,
-			SchemaAdapter:  logSchema{batchSize: cfg.BatchSize, waiting: w},
+			SchemaAdapter:  logSchema{batchSize: cfg.BatchSize, waiting: w, keys: cfg.Keys},
 			OffsetsAdapter: checkpointOffsets{},
 		},
 		logger,
@@ -146,6 +151,7 @@ func (s *Subscriber) Close() error {
 type logSchema struct {
 	batchSize int
 	waiting   *waiter
+	keys      *eventstore.Keyring
 }
 
 // selectSQL reads a batch for a consumer group: the events after its
@@ -174,6 +180,13 @@ func (s logSchema) SelectQuery(params wmsql.SelectQueryParams) (wmsql.Query, err
 func (s logSchema) UnmarshalMessage(params wmsql.UnmarshalMessageParams) (wmsql.Row, error) {
 	r, err := eventstore.ScanRecord(params.Row)
 	if err != nil {
+		return wmsql.Row{}, err
+	}
+	// The key came with the row (SelectRecordSQL reads it in the same
+	// statement), so a person erased before this batch's snapshot reads as
+	// erased, and one erased after it is erased again by the
+	// PersonalDataErased that comes later in the log.
+	if err := s.keys.Open(&r); err != nil {
 		return wmsql.Row{}, err
 	}
 	msg := r.Message()

@@ -32,7 +32,7 @@ func TestCachedAccountIsCheckedByTheAppend(t *testing.T) {
 	is := is.New(t)
 	ctx := t.Context()
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	h := New(store, own.Pool, noProjections{}, nil, LoginLimits{Window: time.Minute})
 
 	id := uuid.New()

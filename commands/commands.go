@@ -29,6 +29,7 @@ type Handlers struct {
 	store       *eventstore.Store
 	pool        *pgxpool.Pool
 	waiter      Waiter
+	forgetters  []Forgetter
 	passwords   *auth.Passwords
 	loginLimits LoginLimits
 	failures    *throttle.Failures

@@ -34,7 +34,8 @@ func (h *Handlers) LogIn(ctx context.Context, email, password, client string) (*
 	lowered := strings.ToLower(strings.TrimSpace(email))
 	attempt, wait, err := h.failures.Take(ctx,
 		throttle.Limit{Key: "client:" + client, Max: h.loginLimits.PerClient},
-		throttle.Limit{Key: "email:" + lowered, Max: h.loginLimits.PerEmail, Unless: "email from client:" + client + "\n" + lowered})
+		throttle.Limit{Key: "email:" + lowered, Max: h.loginLimits.PerEmail, Unless: "email from client:" + client + "\n" + lowered,
+			Owner: h.store.Keys().EmailIndex(lowered)})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,8 @@ func (h *Handlers) checkPassword(ctx context.Context, email, password string) (*
 	var id uuid.UUID
 	var hash string
 	if normalised, err := domain.NormalizeEmail(email); err == nil {
-		err = h.pool.QueryRow(ctx, `SELECT user_id, password_hash FROM credentials WHERE email = $1`, normalised).Scan(&id, &hash)
+		err = h.pool.QueryRow(ctx, `SELECT user_id, password_hash FROM credentials WHERE email_hash = $1`,
+			h.store.Keys().EmailIndex(normalised)).Scan(&id, &hash)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}

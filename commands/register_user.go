@@ -54,7 +54,8 @@ func (h *Handlers) RegisterUser(ctx context.Context, cmd RegisterUser) (*domain.
 	// more; a registration that wins a race past this check still loses
 	// at the unique index.
 	var taken bool
-	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM credentials WHERE email = $1)`, user.Email()).Scan(&taken); err != nil {
+	emailHash := h.store.Keys().EmailIndex(user.Email())
+	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM credentials WHERE email_hash = $1)`, emailHash).Scan(&taken); err != nil {
 		return nil, err
 	}
 	if taken {
@@ -66,7 +67,7 @@ func (h *Handlers) RegisterUser(ctx context.Context, cmd RegisterUser) (*domain.
 	}
 	_, err = h.appendAndWait(eventstore.WithActor(ctx, id), eventstore.Stream{Type: domain.StreamUser, ID: id}, 0, events,
 		[]string{projections.Users},
-		insertCredentials(id, user.Email(), hash))
+		insertCredentials(id, emailHash, hash))
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +108,13 @@ var errEmailTaken = &domain.Error{
 	Fields:  []domain.FieldError{{Field: "email", Message: "is already registered"}},
 }
 
-// insertCredentials writes the password hash with the registration; a
-// taken email (the unique index) is a conflict.
-func insertCredentials(id uuid.UUID, email, hash string) eventstore.AppendOption {
+// insertCredentials writes the password hash with the registration, under
+// the keyed hash of the email (never the address itself); a taken email
+// (the unique index) is a conflict.
+func insertCredentials(id uuid.UUID, emailHash []byte, hash string) eventstore.AppendOption {
 	return eventstore.With(eventstore.Statement{
-		SQL:     `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, $3)`,
-		Args:    []any{id, email, hash},
-		OnError: onUniqueViolation("credentials_email_key", errEmailTaken),
+		SQL:     `INSERT INTO credentials (user_id, email_hash, password_hash) VALUES ($1, $2, $3)`,
+		Args:    []any{id, emailHash, hash},
+		OnError: onUniqueViolation("credentials_email_hash_key", errEmailTaken),
 	})
 }

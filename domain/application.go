@@ -65,6 +65,7 @@ type Application struct {
 	resume      *ResumeFile
 	status      ApplicationStatus
 	reason      string // why it was rejected, when it was
+	erased      bool   // its applicant's personal data was erased
 	submittedAt time.Time
 	updatedAt   time.Time
 	version     int64
@@ -179,6 +180,9 @@ func (a *Application) apply(e Event) {
 		a.status, a.reason, a.updatedAt = e.To, e.Reason, e.ChangedAt
 	case ApplicationWithdrawn:
 		a.status, a.updatedAt = StatusWithdrawn, e.WithdrawnAt
+	case ApplicantErased:
+		a.name, a.email, a.coverLetter, a.resume = ErasedApplicantName, "", "", nil
+		a.erased = true
 	}
 	a.version++
 }
@@ -196,3 +200,6 @@ func (a *Application) SubmittedAt() time.Time    { return a.submittedAt }
 func (a *Application) UpdatedAt() time.Time      { return a.updatedAt }
 func (a *Application) RejectionReason() string   { return a.reason }
 func (a *Application) Version() int64            { return a.version }
+
+// Erased reports whether the applicant's personal data was erased.
+func (a *Application) Erased() bool { return a.erased }

@@ -75,6 +75,7 @@ type User struct {
 	role         Role
 	company      string
 	registeredAt time.Time
+	erased       bool
 	version      int64
 }
 
@@ -147,6 +148,9 @@ func (u *User) apply(e Event) {
 		u.role = e.Role
 		u.company = e.Company
 		u.registeredAt = e.RegisteredAt
+	case PersonalDataErased:
+		u.email, u.name, u.company = "", "", ""
+		u.erased = true
 	}
 	u.version++
 }
@@ -158,6 +162,10 @@ func (u *User) Role() Role              { return u.role }
 func (u *User) Company() string         { return u.company }
 func (u *User) RegisteredAt() time.Time { return u.registeredAt }
 func (u *User) Version() int64          { return u.version }
+
+// Erased reports whether the account's personal data was erased: it can
+// no longer be used.
+func (u *User) Erased() bool { return u.erased }
 
 // NormalizeEmail trims and lower-cases an address and checks that it is a
 // bare address (no display name, no comments) of a sane length.

@@ -51,7 +51,7 @@ func snapshotXmin(t *testing.T, ctx context.Context) uint64 {
 func TestHorizonWaitsOnlyForAppends(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 
 	elsewhere := testdb.New(t)
 	_, foreign := holdTransaction(t, ctx, elsewhere.Owner, `CREATE TABLE batch_job (i int)`)
@@ -81,7 +81,7 @@ func TestHorizonWaitsOnlyForAppends(t *testing.T) {
 func TestHorizonStopsAtARunningAppend(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 
 	running, xid := holdTransaction(t, ctx, db.Pool, `
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, occurred_at)
@@ -137,7 +137,7 @@ func TestHorizonWidensTransactionIDs(t *testing.T) {
 func TestHorizonWithAnIdlessHolderOfTheLock(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	elsewhere := testdb.New(t)
 	_, foreign := holdTransaction(t, ctx, elsewhere.Owner, `CREATE TABLE batch_job (i int)`)
 	idless, err := db.Pool.Begin(ctx)
@@ -164,7 +164,7 @@ func TestFollowingTheLogUnderConcurrentAppendsSkipsNothing(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 
 	const writers = 8
 	deadline := time.Now().Add(2 * time.Second)

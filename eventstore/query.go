@@ -63,5 +63,19 @@ LIMIT $8`, fmt.Sprint(f.After.TxID), f.After.Position, nullUUID(f.StreamID), nul
 	if err != nil {
 		return nil, fmt.Errorf("query log: %w", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, s.keys)
+}
+
+// ScanAbout calls fn with every event about a person, in log order, from
+// one query whose rows are read as they arrive: the events of streams
+// (theirs: their account, applications, jobs), the events they caused, and
+// those that hold their personal data. fn's error stops the scan.
+func (s *Store) ScanAbout(ctx context.Context, person uuid.UUID, streams []uuid.UUID, fn func(Record) error) error {
+	rows, err := s.pool.Query(ctx, selectRecordSQL+`
+WHERE stream_id = ANY($1) OR actor_id = $2 OR subject_id = $2
+ORDER BY tx_id, position`, streams, person)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	return eachRecord(rows, s.keys, fn)
 }

@@ -81,6 +81,17 @@ type Record struct {
 	Data          json.RawMessage `json:"data"`
 	Metadata      Metadata        `json:"metadata"`
 	OccurredAt    time.Time       `json:"occurred_at"`
+	// Subject is the person whose personal fields the event holds
+	// (domain.PersonalFieldsOf), uuid.Nil for an event that holds none.
+	Subject uuid.UUID `json:"-"`
+	// Shredded says the event's personal fields read as null because their
+	// subject's data was erased.
+	Shredded bool `json:"personal_data_erased,omitempty"`
+
+	// sealed says Data is as the log stores it, personal fields encrypted
+	// (Keyring.Open), under the key wrappedKey (nil: the key is gone).
+	sealed     bool
+	wrappedKey []byte
 }
 
 // Checkpoint is the record's place in the log.
@@ -88,6 +99,9 @@ func (r Record) Checkpoint() Checkpoint { return Checkpoint{TxID: r.TxID, Positi
 
 // Event decodes the record's data into its domain event.
 func (r Record) Event() (domain.Event, error) {
+	if r.sealed {
+		return nil, fmt.Errorf("event %d: %w", r.Position, errNoKeyring)
+	}
 	return domain.DecodeEvent(r.Type, r.SchemaVersion, r.Data)
 }
 
@@ -121,9 +135,12 @@ const (
 	metaCausationID   = "causation_id"
 	metaRequestID     = "request_id"
 	metaOccurredAt    = "occurred_at"
+	metaSubject       = "subject_id"
+	metaShredded      = "personal_data_erased"
 )
 
-// Message is the Watermill message that delivers r.
+// Message is the Watermill message that delivers r, which must be open
+// (Keyring.Open): a message carries the event as it was appended.
 func (r Record) Message() *message.Message {
 	msg := message.NewMessage(r.EventID.String(), message.Payload(r.Data))
 	msg.Metadata = message.Metadata{
@@ -138,6 +155,12 @@ func (r Record) Message() *message.Message {
 	}
 	if r.Metadata.ActorID != uuid.Nil {
 		msg.Metadata[metaActorID] = r.Metadata.ActorID.String()
+	}
+	if r.Subject != uuid.Nil {
+		msg.Metadata[metaSubject] = r.Subject.String()
+	}
+	if r.Shredded {
+		msg.Metadata[metaShredded] = "true"
 	}
 	for key, v := range map[string]string{metaCorrelationID: r.Metadata.CorrelationID,
 		metaCausationID: r.Metadata.CausationID, metaRequestID: r.Metadata.RequestID} {
@@ -156,6 +179,7 @@ func RecordFromMessage(msg *message.Message) (Record, error) {
 		Type:       m.Get(MetaEventType),
 		StreamType: m.Get(MetaStreamType),
 		Data:       json.RawMessage(msg.Payload),
+		Shredded:   m.Get(metaShredded) == "true",
 		Metadata: Metadata{
 			CorrelationID: m.Get(metaCorrelationID),
 			CausationID:   m.Get(metaCausationID),
@@ -179,6 +203,9 @@ func RecordFromMessage(msg *message.Message) (Record, error) {
 	}
 	if v := m.Get(metaActorID); v != "" {
 		parse(metaActorID, func(v string) (err error) { r.Metadata.ActorID, err = uuid.Parse(v); return })
+	}
+	if v := m.Get(metaSubject); v != "" {
+		parse(metaSubject, func(v string) (err error) { r.Subject, err = uuid.Parse(v); return })
 	}
 	if r.Type == "" {
 		errs = append(errs, errors.New("no event type"))

@@ -39,6 +39,7 @@ type Stream struct {
 // Store appends to and reads from the log.
 type Store struct {
 	pool     *pgxpool.Pool
+	keys     *Keyring
 	now      func() time.Time
 	appended func(records []Record)
 }
@@ -140,10 +141,15 @@ func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64
 	if err != nil {
 		return Appended{}, err
 	}
+	stored, keyStatements, err := s.seal(ctx, stream, expectedVersion, records)
+	if err != nil {
+		return Appended{}, err
+	}
+	cfg.statements = append(keyStatements, cfg.statements...)
 	if len(cfg.within) == 0 {
-		err = s.send(ctx, s.pool, stream, expectedVersion, records, cfg.statements)
+		err = s.send(ctx, s.pool, stream, expectedVersion, records, stored, cfg.statements)
 	} else {
-		err = s.appendInTx(ctx, stream, expectedVersion, records, cfg)
+		err = s.appendInTx(ctx, stream, expectedVersion, records, stored, cfg)
 	}
 	if err != nil {
 		// Subscribers are told anyway: a failed append may have held back
@@ -155,13 +161,13 @@ func (s *Store) Append(ctx context.Context, stream Stream, expectedVersion int64
 	return Appended{Records: records}, nil
 }
 
-func (s *Store) appendInTx(ctx context.Context, stream Stream, expected int64, records []Record, cfg appendConfig) error {
+func (s *Store) appendInTx(ctx context.Context, stream Stream, expected int64, records []Record, stored [][]byte, cfg appendConfig) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		return fmt.Errorf("begin append: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	if err := s.send(ctx, tx, stream, expected, records, cfg.statements); err != nil {
+	if err := s.send(ctx, tx, stream, expected, records, stored, cfg.statements); err != nil {
 		return err
 	}
 	for _, f := range cfg.within {
@@ -213,14 +219,14 @@ func (s *Store) records(stream Stream, expected int64, events []domain.Event, me
 const (
 	insertColumnsSQL = `
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, schema_version,
-                    data, actor_id, correlation_id, causation_id, request_id, occurred_at)`
+                    data, actor_id, correlation_id, causation_id, request_id, occurred_at, subject_id)`
 	insertFirstEventSQL = insertColumnsSQL + `
 SELECT $1::uuid, $2::text, $3::uuid, $4::bigint, $5::text, $6::integer, $7::jsonb, $8::uuid, $9::text, $10::text,
-       $11::text, $12::timestamptz
+       $11::text, $12::timestamptz, $13::uuid
 WHERE events_expect_version($3::uuid, $4::bigint - 1)
 RETURNING position, tx_id`
 	insertNextEventSQL = insertColumnsSQL + `
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING position, tx_id`
 )
 
@@ -230,9 +236,9 @@ type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// send inserts records and runs statements, in one round trip, and fills
-// in the records' places in the log.
-func (s *Store) send(ctx context.Context, db batcher, stream Stream, expected int64, records []Record, statements []Statement) error {
+// send inserts records, with stored as their data, and runs statements,
+// in one round trip, and fills in the records' places in the log.
+func (s *Store) send(ctx context.Context, db batcher, stream Stream, expected int64, records []Record, stored [][]byte, statements []Statement) error {
 	var b pgx.Batch
 	for i, r := range records {
 		sql := insertNextEventSQL
@@ -240,8 +246,8 @@ func (s *Store) send(ctx context.Context, db batcher, stream Stream, expected in
 			sql = insertFirstEventSQL
 		}
 		b.Queue(sql, r.EventID, r.StreamType, r.StreamID, r.Version, r.Type, r.SchemaVersion,
-			[]byte(r.Data), nullUUID(r.Metadata.ActorID), r.Metadata.CorrelationID, r.Metadata.CausationID,
-			r.Metadata.RequestID, r.OccurredAt)
+			stored[i], nullUUID(r.Metadata.ActorID), r.Metadata.CorrelationID, r.Metadata.CausationID,
+			r.Metadata.RequestID, r.OccurredAt, nullUUID(r.Subject))
 	}
 	for _, st := range statements {
 		b.Queue(st.SQL, st.Args...)
@@ -293,7 +299,9 @@ func nullUUID(id uuid.UUID) any {
 const selectRecordSQL = `
 SELECT position, tx_id, event_id, stream_type, stream_id, stream_version, event_type,
        schema_version, data, coalesce(actor_id, '00000000-0000-0000-0000-000000000000'),
-       correlation_id, causation_id, request_id, occurred_at
+       correlation_id, causation_id, request_id, occurred_at,
+       coalesce(subject_id, '00000000-0000-0000-0000-000000000000'),
+       CASE WHEN subject_id IS NOT NULL THEN (SELECT k.wrapped FROM data_keys k WHERE k.subject_id = events.subject_id) END
 FROM events`
 
 // ReadStream returns a stream's events, oldest first. An unknown stream has
@@ -303,7 +311,7 @@ func (s *Store) ReadStream(ctx context.Context, streamID uuid.UUID) ([]Record, e
 	if err != nil {
 		return nil, fmt.Errorf("read stream: %w", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, s.keys)
 }
 
 // ReadStreams returns the events of several streams, each oldest first, in
@@ -313,7 +321,7 @@ func (s *Store) ReadStreams(ctx context.Context, streamIDs ...uuid.UUID) (map[uu
 	if err != nil {
 		return nil, fmt.Errorf("read streams: %w", err)
 	}
-	records, err := scanRecords(rows)
+	records, err := scanRecords(rows, s.keys)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +337,7 @@ func (s *Store) ReadStreams(ctx context.Context, streamIDs ...uuid.UUID) (map[uu
 // commits later can never have its events land behind a checkpoint a
 // reader has already passed.
 func (s *Store) ReadAll(ctx context.Context, after Checkpoint, limit int) ([]Record, error) {
-	return ReadAll(ctx, s.pool, after, limit)
+	return ReadAll(ctx, s.pool, s.keys, after, limit)
 }
 
 // Querier runs a query: a pool, a connection or a transaction.
@@ -338,10 +346,11 @@ type Querier interface {
 }
 
 // ReadAll is Store.ReadAll through q, so that a reader can read the log
-// inside its own transaction. It reads the horizon and then the events, in
-// two statements: q must not be a transaction whose snapshot was taken
-// before (REPEATABLE READ after its first statement).
-func ReadAll(ctx context.Context, q Querier, after Checkpoint, limit int) ([]Record, error) {
+// inside its own transaction, opening personal fields with keys. It reads
+// the horizon and then the events, in two statements: q must not be a
+// transaction whose snapshot was taken before (REPEATABLE READ after its
+// first statement).
+func ReadAll(ctx context.Context, q Querier, keys *Keyring, after Checkpoint, limit int) ([]Record, error) {
 	h, err := Horizon(ctx, q)
 	if err != nil {
 		return nil, err
@@ -354,7 +363,7 @@ LIMIT $4`, fmt.Sprint(after.TxID), after.Position, fmt.Sprint(h), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, keys)
 }
 
 // Head is a checkpoint that no event still to commit can come before: the
@@ -365,12 +374,15 @@ func (s *Store) Head(ctx context.Context) (Checkpoint, error) {
 	return r.Head, err
 }
 
-func scanRecords(rows pgx.Rows) ([]Record, error) {
+func scanRecords(rows pgx.Rows, keys *Keyring) ([]Record, error) {
 	defer rows.Close()
 	var records []Record
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
+			return nil, err
+		}
+		if err := keys.Open(&r); err != nil {
 			return nil, err
 		}
 		records = append(records, r)
@@ -385,7 +397,8 @@ func scanRecords(rows pgx.Rows) ([]Record, error) {
 // table: add the WHERE and ORDER BY.
 const SelectRecordSQL = selectRecordSQL
 
-// ScanRecord reads the row of SelectRecordSQL that row is at.
+// ScanRecord reads the row of SelectRecordSQL that row is at, as the log
+// stores it: Keyring.Open it before use.
 func ScanRecord(row interface{ Scan(...any) error }) (Record, error) { return scanRecord(row) }
 
 // scanRecord reads the row of selectRecordSQL that rows is at.
@@ -399,20 +412,22 @@ func scanRecord(rows interface{ Scan(...any) error }) (Record, error) {
 	// parsed again, a tenth of a replay's time.
 	if err := rows.Scan(&r.Position, &r.TxID, (*[16]byte)(&r.EventID), &r.StreamType, (*[16]byte)(&r.StreamID), &r.Version, &r.Type,
 		&r.SchemaVersion, &data, (*[16]byte)(&r.Metadata.ActorID), &r.Metadata.CorrelationID, &r.Metadata.CausationID,
-		&r.Metadata.RequestID, &r.OccurredAt); err != nil {
+		&r.Metadata.RequestID, &r.OccurredAt, (*[16]byte)(&r.Subject), &r.wrappedKey); err != nil {
 		return Record{}, fmt.Errorf("scan event: %w", err)
 	}
 	r.Data = data
+	r.sealed = r.Subject != uuid.Nil
 	r.OccurredAt = r.OccurredAt.UTC()
 	return r, nil
 }
 
 // Scan calls fn with every event after `after` up to and including
-// through, in log order, from one query whose rows are read as they
-// arrive: the whole log can go through it without being held in memory.
-// through should be a checkpoint readers can see (Head), so that no event
-// at or before it can still commit. fn's error stops the scan.
-func Scan(ctx context.Context, q Querier, after, through Checkpoint, fn func(Record) error) error {
+// through, in log order, opened with keys, from one query whose rows are
+// read as they arrive: the whole log can go through it without being held
+// in memory. through should be a checkpoint readers can see (Head), so
+// that no event at or before it can still commit. fn's error stops the
+// scan.
+func Scan(ctx context.Context, q Querier, keys *Keyring, after, through Checkpoint, fn func(Record) error) error {
 	rows, err := q.Query(ctx, selectRecordSQL+`
 WHERE (tx_id, position) > ($1::text::xid8, $2)
   AND (tx_id, position) <= ($3::text::xid8, $4)
@@ -420,10 +435,19 @@ ORDER BY tx_id, position`, fmt.Sprint(after.TxID), after.Position, fmt.Sprint(th
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
+	return eachRecord(rows, keys, fn)
+}
+
+// eachRecord calls fn with each row of rows (of selectRecordSQL), opened
+// with keys, as it arrives. fn's error stops it.
+func eachRecord(rows pgx.Rows, keys *Keyring, fn func(Record) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
+			return err
+		}
+		if err := keys.Open(&r); err != nil {
 			return err
 		}
 		if err := fn(r); err != nil {

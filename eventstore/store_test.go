@@ -90,7 +90,7 @@ func TestAppendToNewStreamAndReadIt(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	now := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.FixedZone("CET", 3600))
-	store := eventstore.New(db.Pool, eventstore.WithClock(func() time.Time { return now }))
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.WithClock(func() time.Time { return now }))
 	stream, events := someEvents(t, 3)
 	actor := uuid.New()
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{
@@ -141,7 +141,7 @@ func TestAppendToNewStreamAndReadIt(t *testing.T) {
 func TestAppendWithoutMetadataStoresNoActor(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	stream, events := someEvents(t, 1)
 
 	_, err := store.Append(ctx, stream, 0, events)
@@ -158,20 +158,20 @@ func TestAppendWithoutMetadataStoresNoActor(t *testing.T) {
 func TestAppendOfNoEventsFails(t *testing.T) {
 	is := is.New(t)
 	stream, _ := someEvents(t, 1)
-	_, err := eventstore.New(db.Pool).Append(testContext(t), stream, 0, nil)
+	_, err := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring())).Append(testContext(t), stream, 0, nil)
 	is.True(err != nil) // nothing to append is a caller's mistake
 }
 
 func TestReadUnknownStreamIsEmpty(t *testing.T) {
 	is := is.New(t)
-	read, err := eventstore.New(db.Pool).ReadStream(testContext(t), uuid.New())
+	read, err := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring())).ReadStream(testContext(t), uuid.New())
 	is.NoErr(err)          // an unknown stream is not an error
 	is.Equal(len(read), 0) // it has no events
 }
 
 func TestStaleExpectedVersionConflicts(t *testing.T) {
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	stream, events := someEvents(t, 2)
 	if _, err := store.Append(ctx, stream, 0, events); err != nil {
 		t.Fatalf("append: %v", err)
@@ -194,7 +194,7 @@ func TestStaleExpectedVersionConflicts(t *testing.T) {
 func TestConcurrentAppendsToOneStreamOneWins(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	stream, _ := someEvents(t, 1)
 
 	const writers = 20
@@ -252,7 +252,7 @@ func TestConcurrentAppendsToOneStreamOneWins(t *testing.T) {
 func TestRecordTravelsAsAMessage(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	stream, events := someEvents(t, 2)
 	ctx = eventstore.WithMetadata(ctx, eventstore.Metadata{ActorID: uuid.New(), CorrelationID: "c", CausationID: "d", RequestID: "r"})
 	_, err := store.Append(ctx, stream, 0, events)
@@ -289,11 +289,11 @@ func TestRecordTravelsAsAMessage(t *testing.T) {
 
 func TestWithinRunsInTheAppendTransaction(t *testing.T) {
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	writeCredentials := func(id uuid.UUID) eventstore.AppendOption {
 		return eventstore.Within(func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, 'hash')`,
-				id, id.String()+"@example.com")
+			_, err := tx.Exec(ctx, `INSERT INTO credentials (user_id, email_hash, password_hash) VALUES ($1, $2, 'hash')`,
+				id, testdb.Keyring().EmailIndex(id.String()+"@example.com"))
 			return err
 		})
 	}
@@ -344,11 +344,13 @@ func TestWithinRunsInTheAppendTransaction(t *testing.T) {
 // be turned into the caller's.
 func TestWithRunsInTheAppendTransaction(t *testing.T) {
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
+	// Credentials keep the email's keyed hash, unique
+	// (credentials_email_hash_key), not the address.
 	credential := func(id uuid.UUID, email string, onError func(error) error) eventstore.AppendOption {
 		return eventstore.With(eventstore.Statement{
-			SQL:     `INSERT INTO credentials (user_id, email, password_hash) VALUES ($1, $2, 'hash')`,
-			Args:    []any{id, email},
+			SQL:     `INSERT INTO credentials (user_id, email_hash, password_hash) VALUES ($1, $2, 'hash')`,
+			Args:    []any{id, testdb.Keyring().EmailIndex(email)},
 			OnError: onError,
 		})
 	}
@@ -379,7 +381,7 @@ func TestWithRunsInTheAppendTransaction(t *testing.T) {
 		errTaken := errors.New("email taken")
 		_, err := store.Append(ctx, stream, 0, events, credential(stream.ID, email, func(err error) error {
 			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "credentials_email_hash_key" {
 				return errTaken
 			}
 			return err
@@ -392,7 +394,7 @@ func TestWithRunsInTheAppendTransaction(t *testing.T) {
 
 func TestLogIsAppendOnly(t *testing.T) {
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	stream, events := someEvents(t, 1)
 	appended, err := store.Append(ctx, stream, 0, events)
 	if err != nil {
@@ -433,7 +435,7 @@ func TestLogIsAppendOnly(t *testing.T) {
 func TestReadAllPagesThroughTheLogInOrder(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 
 	var appendedIDs []uuid.UUID
 	var last eventstore.Checkpoint
@@ -492,7 +494,7 @@ func TestReaderSkipsNothingWhenTransactionsCommitOutOfOrder(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
 	own := testdb.New(t) // an empty log of its own
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 
 	head, err := store.Head(ctx)
 	is.NoErr(err)                           // head of an empty log
@@ -634,7 +636,7 @@ func TestReaderSkipsNothingWhenTransactionsCommitOutOfOrder(t *testing.T) {
 func TestHeadFollowsAppends(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	for range 3 {
 		stream, events := someEvents(t, 2)
 		a, err := store.Append(ctx, stream, 0, events)
@@ -678,7 +680,7 @@ func TestMetadataFromContext(t *testing.T) {
 func TestAuditQueryIsNotHeldBackByRunningTransactions(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 
 	// A transaction that holds an id, but appends nothing, stays open
 	// throughout: it holds back no one.
@@ -719,7 +721,7 @@ VALUES ($1, 'user', $2, 1, 'Never', 1, '{}', now())`, uuid.New(), uuid.New())
 func TestReadStreamsReadsSeveralAtOnce(t *testing.T) {
 	is := is.New(t)
 	ctx := testContext(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	a, eventsA := someEvents(t, 2)
 	b, eventsB := someEvents(t, 1)
 	_, err := store.Append(ctx, a, 0, eventsA)

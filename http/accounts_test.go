@@ -17,6 +17,8 @@ import (
 	"github.com/matryer/is"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
 	"github.com/jobboard/jobboard/internal/testdb"
 )
 
@@ -217,12 +219,13 @@ func TestRegisterDuplicateEmail(t *testing.T) {
 		is.True(p.Detail != "") // the conflict says why
 	}
 
-	var events, credentials, users int
+	var credentials, users int
 	ctx := t.Context()
-	is.NoErr(db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = 'UserRegistered' AND data->>'email' = $1`, email).Scan(&events))
-	is.Equal(events, 1) // a refused registration appends no event
+	is.Equal(registrationsOf(t, email), 1) // a refused registration appends no event
+	is.NoErr(db.Pool.QueryRow(ctx, `SELECT count(*) FROM credentials WHERE email_hash = $1`, testdb.Keyring().EmailIndex(email)).Scan(&credentials))
+	is.Equal(credentials, 1) // nor credentials (found by the email's keyed hash)
 	is.NoErr(db.Pool.QueryRow(ctx, `SELECT count(*) FROM credentials WHERE email = $1`, email).Scan(&credentials))
-	is.Equal(credentials, 1) // nor credentials
+	is.Equal(credentials, 0) // which do not keep the address itself
 	is.NoErr(db.Pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE email = $1`, email).Scan(&users))
 	is.Equal(users, 1) // nor an account
 
@@ -253,9 +256,48 @@ func TestRegisterConcurrently(t *testing.T) {
 	t.Logf("statuses: %v", count)
 	is.Equal(count, map[int]int{http.StatusCreated: 1, http.StatusConflict: n - 1}) // one 201 and nineteen 409s
 
-	var events int
-	is.NoErr(db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE event_type = 'UserRegistered' AND data->>'email' = $1`, email).Scan(&events))
-	is.Equal(events, 1) // the losers appended nothing
+	is.Equal(registrationsOf(t, email), 1) // the losers appended nothing
+	var credentials int
+	is.NoErr(db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM credentials WHERE email_hash = $1`, testdb.Keyring().EmailIndex(email)).Scan(&credentials))
+	is.Equal(credentials, 1) // and wrote no credentials
+}
+
+// registrationsOf counts the UserRegistered events of the package's log
+// whose email, opened with the tests' keyring, is email (normalised). The
+// log's rows hold personal data sealed: it checks that no row holds email
+// in clear, and reads every registration back through a store.
+func registrationsOf(t *testing.T, email string) int {
+	t.Helper()
+	ctx := t.Context()
+	var clear int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE strpos(lower(data::text), $1) > 0`, email).Scan(&clear); err != nil {
+		t.Fatalf("look for %s in the stored log: %v", email, err)
+	}
+	if clear != 0 {
+		t.Fatalf("%d rows of the log hold %s in clear", clear, email)
+	}
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
+	n := 0
+	var after eventstore.Checkpoint
+	for {
+		records, err := store.Query(ctx, eventstore.Filter{Type: "UserRegistered", After: after, Limit: 1000})
+		if err != nil {
+			t.Fatalf("read the registrations: %v", err)
+		}
+		if len(records) == 0 {
+			return n
+		}
+		for _, r := range records {
+			e, err := r.Event()
+			if err != nil {
+				t.Fatalf("decode a registration: %v", err)
+			}
+			if e.(domain.UserRegistered).Email == email {
+				n++
+			}
+		}
+		after = records[len(records)-1].Checkpoint()
+	}
 }
 
 // TestRegisterKeepsPasswordsOutOfTheLog checks what a registration stores:
@@ -268,16 +310,25 @@ func TestRegisterKeepsPasswordsOutOfTheLog(t *testing.T) {
 	u := s.register(registration{Email: uniqueEmail("secret"), Password: password, Name: "Sec Ret", Role: "recruiter", Company: ptr("Hush")})
 	ctx := t.Context()
 
-	var streamType, eventType, email string
+	var streamType, eventType string
+	var storedEmail *string
+	var subject *string
 	var version int
 	err := db.Pool.QueryRow(ctx, `
-SELECT stream_type, event_type, stream_version, data->>'email' FROM events WHERE stream_id = $1`, u.ID).
-		Scan(&streamType, &eventType, &version, &email)
-	is.NoErr(err)                         // the account's stream holds one event
-	is.Equal(eventType, "UserRegistered") // which records the registration
-	is.Equal(streamType, "user")          // in the user's stream
-	is.Equal(version, 1)                  // as its first event
-	is.Equal(email, u.Email)              // of this account
+SELECT stream_type, event_type, stream_version, data->>'email', subject_id::text FROM events WHERE stream_id = $1`, u.ID).
+		Scan(&streamType, &eventType, &version, &storedEmail, &subject)
+	is.NoErr(err)                               // the account's stream holds one event
+	is.Equal(eventType, "UserRegistered")       // which records the registration
+	is.Equal(streamType, "user")                // in the user's stream
+	is.Equal(version, 1)                        // as its first event
+	is.Equal(storedEmail, nil)                  // its row holds the email sealed, not in clear
+	is.True(subject != nil && *subject == u.ID) // under the account's own key
+	read, err := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring())).ReadStream(ctx, uuid.MustParse(u.ID))
+	is.NoErr(err) // the store opens it
+	is.Equal(len(read), 1)
+	e, err := read[0].Event()
+	is.NoErr(err)
+	is.Equal(e.(domain.UserRegistered).Email, u.Email) // of this account
 
 	// Every column of every row of the log (which is also the message
 	// topic) and of the read model, as text.
@@ -522,8 +573,9 @@ func TestRouting(t *testing.T) {
 	tests := []struct {
 		method, path, allow string
 	}{
-		{http.MethodDelete, "/me", "GET, HEAD"},
-		{http.MethodPost, "/me", "GET, HEAD"},
+		// DELETE /me is an account's erasure of itself.
+		{http.MethodPut, "/me", "DELETE, GET, HEAD"},
+		{http.MethodPost, "/me", "DELETE, GET, HEAD"},
 		{http.MethodGet, "/register", "POST"},
 		{http.MethodPut, "/login", "POST"},
 	}

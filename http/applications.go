@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
 	"github.com/jobboard/jobboard/projections"
 )
 
@@ -52,7 +53,7 @@ type applicationJSON struct {
 	JobID       uuid.UUID   `json:"job_id"`
 	ApplicantID uuid.UUID   `json:"applicant_id"`
 	Name        string      `json:"name"`
-	Email       string      `json:"email"`
+	Email       *string     `json:"email"` // null once the applicant is erased
 	CoverLetter *string     `json:"cover_letter"`
 	Status      string      `json:"status"`
 	Resume      *resumeJSON `json:"resume"`
@@ -69,12 +70,15 @@ type applicationJSON struct {
 // a rejection.
 func newApplicationJSON(a projections.ApplicationRow, viewer uuid.UUID, withJob bool) applicationJSON {
 	out := applicationJSON{
-		ID: a.ID, JobID: a.JobID, ApplicantID: a.ApplicantID, Name: a.Name, Email: a.Email,
+		ID: a.ID, JobID: a.JobID, ApplicantID: a.ApplicantID, Name: a.Name, Email: &a.Email,
 		CoverLetter: a.CoverLetter, Status: a.Status, CreatedAt: a.CreatedAt.Truncate(time.Second),
 		UpdatedAt: a.UpdatedAt.Truncate(time.Second), Version: a.Version,
 	}
 	if viewer == a.RecruiterID {
 		out.RejectionReason = a.RejectionReason
+	}
+	if a.Erased {
+		out.Email = nil
 	}
 	if a.Resume != nil {
 		out.Resume = &resumeJSON{FileName: a.Resume.FileName, ContentType: a.Resume.ContentType, Size: a.Resume.Size, SHA256: a.Resume.SHA256}
@@ -383,37 +387,50 @@ func (s *Server) handleApplicationHistory(w http.ResponseWriter, r *http.Request
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	records, recruiter, err := s.Commands.ApplicationHistory(r.Context(), caller, id)
+	records, _, err := s.Commands.ApplicationHistory(r.Context(), caller, id)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
 	items := make([]historyJSON, len(records))
 	for i, rec := range records {
-		items[i] = newHistoryJSON(rec)
-		e, err := rec.Event()
-		if err != nil {
+		if items[i], err = historyItem(rec, caller.UserID); err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		var move *moveJSON
-		switch e := e.(type) {
-		case domain.ApplicationStatusChanged:
-			move = &moveJSON{From: e.From, To: e.To}
-			if recruiter {
-				move.Reason = e.Reason
-			}
-		case domain.ApplicationWithdrawn:
-			move = &moveJSON{From: e.From, To: domain.StatusWithdrawn}
-		}
-		if move != nil {
-			if items[i].Data, err = json.Marshal(move); err != nil {
-				writeError(w, r, s.Logger, err)
-				return
-			}
-		}
 	}
 	ok(w, map[string]any{"items": items})
+}
+
+// historyItem is an event as the histories show it to viewer (and the
+// export, GET /me/export): a move of an application (a status change or a
+// withdrawal) has for data its from, to and, for the application's
+// recruiter alone, the reason; any other event its own fields.
+func historyItem(rec eventstore.Record, viewer uuid.UUID) (historyJSON, error) {
+	item := newHistoryJSON(rec)
+	if rec.Type != (domain.ApplicationStatusChanged{}).EventType() && rec.Type != (domain.ApplicationWithdrawn{}).EventType() {
+		return item, nil
+	}
+	e, err := rec.Event()
+	if err != nil {
+		return historyJSON{}, err
+	}
+	var move *moveJSON
+	switch e := e.(type) {
+	case domain.ApplicationStatusChanged:
+		move = &moveJSON{From: e.From, To: e.To}
+		if viewer == e.RecruiterID {
+			move.Reason = e.Reason
+		}
+	case domain.ApplicationWithdrawn:
+		move = &moveJSON{From: e.From, To: domain.StatusWithdrawn}
+	}
+	if move != nil {
+		if item.Data, err = json.Marshal(move); err != nil {
+			return historyJSON{}, err
+		}
+	}
+	return item, nil
 }
 
 // handleGetResume handles the "GET /applications/{id}/resume" route. The

@@ -22,6 +22,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/matryer/is"
 
+	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/internal/testdb"
 	"github.com/jobboard/jobboard/internal/testfiles"
 )
 
@@ -293,8 +296,20 @@ func TestApplicationsApply(t *testing.T) {
 		is.Equal([]int{events, claims, resumes}, []int{1, 1, 1}) // one event, one claim, one stored file
 		var logged string
 		is.NoErr(db.Pool.QueryRow(context.Background(), `SELECT data::text FROM events WHERE stream_id = $1`, a.ID).Scan(&logged))
-		is.True(!strings.Contains(logged, "1 0 obj"))     // the log holds no byte of the file
-		is.True(strings.Contains(logged, sha256Hex(pdf))) // but its digest (the log is also what the subscribers read)
+		is.True(!strings.Contains(logged, "1 0 obj"))         // the log holds no byte of the file
+		is.True(!strings.Contains(logged, sha256Hex(pdf)))    // and its description only sealed, with the applicant's key
+		is.True(!strings.Contains(logged, "Ada's CV.pdf"))    // (its name often is the person's)
+		is.True(!strings.Contains(logged, "ada@example.com")) // as are the email
+		is.True(!strings.Contains(logged, "Hello"))           // and the cover letter
+		read, err := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring())).ReadStream(context.Background(), uuid.MustParse(a.ID))
+		is.NoErr(err) // the event as the log's readers see it, opened
+		is.Equal(len(read), 1)
+		e, err := read[0].Event()
+		is.NoErr(err)
+		submitted := e.(domain.ApplicationSubmitted)
+		is.Equal(*submitted.Resume, domain.ResumeFile{FileName: "Ada's CV.pdf", ContentType: "application/pdf", Size: 3000, SHA256: sha256Hex(pdf)}) // holds the digest (the log is also what the subscribers read)
+		is.Equal(submitted.Email, "ada@example.com")
+		is.Equal(submitted.CoverLetter, "Hello")
 	})
 
 	t.Run("multipart without a file, and a browser's empty file part", func(t *testing.T) {

@@ -121,7 +121,7 @@ func TestEmailToTheRecruiter(t *testing.T) {
 	is.True(strings.Contains(string(metrics.body), "jobboard_emails_oldest_pending_age_seconds 0"))
 
 	// Rebuilding every read model from the log sends nothing again.
-	_, err := replay.Run(ctx, s.db.Owner, projections.All(), replay.Options{})
+	_, err := replay.Run(ctx, s.db.Owner, projections.All(), replay.Options{Keys: testdb.Keyring()})
 	is.NoErr(err)
 	after, err := mailer.NewQueue(s.app.Pool).List(ctx, "", 10)
 	is.NoErr(err)

@@ -301,13 +301,19 @@ func allowedMethods(router *mux.Router, path string) string {
 	return strings.Join(slices.Sorted(maps.Keys(taken)), ", ")
 }
 
-// authenticated lets only requests with a valid access token through, with
-// the caller in their context (and as the actor of the events they append).
+// authenticated lets only requests with a valid access token of an account
+// that still exists through, with the caller in their context (and as the
+// actor of the events they append). The token of an erased account (DELETE
+// /me, jobboard forget) is a 401 from the moment of the erasure, however
+// long it had left.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// Before the check, so that a refusal is not stored either.
 		w.Header().Set("Cache-Control", "no-store")
 		caller, err := s.callerOf(r)
+		if err == nil {
+			err = s.Commands.CheckActive(r.Context(), caller.UserID)
+		}
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return

@@ -98,7 +98,7 @@ func TestReplayRebuildsTheViewsTheAPIFilled(t *testing.T) {
 
 	var logged int64
 	is.NoErr(s.app.Pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&logged))
-	rebuilt, err := replay.Run(ctx, s.db.Owner, ps, replay.Options{})
+	rebuilt, err := replay.Run(ctx, s.db.Owner, ps, replay.Options{Keys: testdb.Keyring()})
 	is.NoErr(err)
 	is.Equal(rebuilt.Events, logged) // from the whole log
 	after, err := replay.Take(ctx, s.app.Pool, ps)

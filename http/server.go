@@ -179,6 +179,8 @@ func (s *Server) routes() {
 	r.HandleFunc("/register", s.handleRegister).Methods(http.MethodPost)
 	r.HandleFunc("/login", s.handleLogin).Methods(http.MethodPost)
 	r.HandleFunc("/me", s.authenticated(s.handleMe)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/me", s.authenticated(s.handleDeleteMe)).Methods(http.MethodDelete)
+	r.HandleFunc("/me/export", s.authenticated(s.handleExport)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/jobs", s.authenticated(s.handlePostJob)).Methods(http.MethodPost)
 	r.HandleFunc("/jobs", s.maybeAuthenticated(s.handleListJobs)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/jobs/{id}", s.maybeAuthenticated(s.handleGetJob)).Methods(http.MethodGet, http.MethodHead)

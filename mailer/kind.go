@@ -76,6 +76,7 @@ const (
 	applicationSubmitted     = "ApplicationSubmitted"
 	applicationStatusChanged = "ApplicationStatusChanged"
 	applicationWithdrawn     = "ApplicationWithdrawn"
+	applicantErased          = "ApplicantErased"
 )
 
 // interest lists them, for the consumer group's Interest.
@@ -87,6 +88,9 @@ var interest = []string{applicationSubmitted, applicationStatusChanged, applicat
 func mailsFor(r eventstore.Record) ([]Ref, error) {
 	switch r.Type {
 	case applicationSubmitted:
+		if r.Shredded {
+			return nil, nil // read after its applicant was erased: nobody to tell, nothing to tell
+		}
 		return []Ref{refFor(KindNewApplication, r), refFor(KindApplicationReceived, r)}, nil
 	case applicationStatusChanged:
 		e, err := r.Event()

@@ -31,7 +31,7 @@ func (s LogSource) Load(ctx context.Context, ref Ref) (Mail, error) {
 	var submittedAt eventstore.Record
 	var about domain.Event // the event the mail is about
 	for _, r := range appRecords {
-		if r.Type != applicationSubmitted && r.EventID != ref.EventID {
+		if r.Type != applicationSubmitted && r.Type != applicantErased && r.EventID != ref.EventID {
 			continue // no need to decode it
 		}
 		e, err := r.Event()
@@ -39,7 +39,13 @@ func (s LogSource) Load(ctx context.Context, ref Ref) (Mail, error) {
 			return Mail{}, err
 		}
 		if ev, ok := e.(domain.ApplicationSubmitted); ok && submitted == nil {
+			if r.Shredded {
+				return Mail{}, errPersonErased
+			}
 			submitted, submittedAt = &ev, r
+		}
+		if _, ok := e.(domain.ApplicantErased); ok {
+			return Mail{}, errPersonErased
 		}
 		if r.EventID == ref.EventID {
 			about = e
@@ -119,6 +125,9 @@ func (s LogSource) Load(ctx context.Context, ref Ref) (Mail, error) {
 		recruiter, err := domain.UserFromHistory(recruiterEvents)
 		if err != nil {
 			return Mail{}, fmt.Errorf("recruiter %s: %w", recruiterID, err)
+		}
+		if erasedUser(recruiter) {
+			return Mail{}, errPersonErased
 		}
 		m.RecruiterEmail, m.RecruiterName = recruiter.Email(), recruiter.Name()
 	}

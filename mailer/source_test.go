@@ -55,7 +55,7 @@ func startBoard(t *testing.T) *board {
 		t.Fatalf("new router: %v", err)
 	}
 	due := NewDue()
-	if err := Register(router, own.Pool, relay, bus.SubscriberConfig{IdlePoll: 50 * time.Millisecond}, due); err != nil {
+	if err := Register(router, own.Pool, relay, bus.SubscriberConfig{Keys: testdb.Keyring(), IdlePoll: 50 * time.Millisecond}, due); err != nil {
 		t.Fatalf("register the mailer: %v", err)
 	}
 	routerDone := make(chan error, 1)
@@ -75,7 +75,7 @@ func startBoard(t *testing.T) *board {
 			t.Errorf("router: %v", err)
 		}
 	})
-	return &board{t: t, db: own, store: eventstore.New(own.Pool, eventstore.OnAppended(relay.Appended)),
+	return &board{t: t, db: own, store: eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.OnAppended(relay.Appended)),
 		queue: NewQueue(own.Pool), due: due, versions: map[uuid.UUID]int64{}}
 }
 
@@ -434,7 +434,7 @@ func TestMigrationKeepsQueuedMails(t *testing.T) {
 	is := is.New(t)
 	own := testdb.New(t)
 	ctx := testCtx(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	appID := uuid.New()
 	appended, err := store.Append(ctx, eventstore.Stream{Type: domain.StreamApplication, ID: appID}, 0, []domain.Event{
 		domain.ApplicationSubmitted{ApplicationID: appID, JobID: uuid.New(), ApplicantID: uuid.New(), RecruiterID: uuid.New(),

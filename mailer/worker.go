@@ -228,6 +228,11 @@ func (w *Worker) deliver(ctx context.Context, c claimed) {
 		}
 		w.metrics.sent(c.Kind)
 		log.Info("mail sent")
+	case erased(err):
+		if err := w.queue.drop(ctx, id, attempt); err != nil {
+			log.Error("drop a mail of an erased person", "err", err)
+		}
+		log.Info("mail dropped: " + errPersonErased.Error())
 	case Permanent(err):
 		if err := w.queue.failed(ctx, id, attempt, err.Error()); err != nil {
 			log.Error("record a failed mail", "err", err)

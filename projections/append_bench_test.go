@@ -111,9 +111,9 @@ func benchmarkAppend(b *testing.B, mode appendMode, writers int) {
 	db := testdb.New(b)
 	relay := benchStartRelay(b, db.Pool)
 	if mode.projectors {
-		benchStartProjectors(b, db.Pool, relay, bus.SubscriberConfig{IdlePoll: mode.projectorPoll}, projections.All()...)
+		benchStartProjectors(b, db.Pool, relay, bus.SubscriberConfig{Keys: testdb.Keyring(), IdlePoll: mode.projectorPoll}, projections.All()...)
 	}
-	var opts []eventstore.Option
+	opts := []eventstore.Option{eventstore.WithKeyring(testdb.Keyring())}
 	switch {
 	case mode.wake:
 		opts = append(opts, eventstore.OnAppended(relay.Appended))

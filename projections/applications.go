@@ -29,7 +29,14 @@ func applyApplicationEvent(r eventstore.Record, w Writer) error {
 		// change: an event applied twice (the checkpoint already prevents
 		// that) cannot count twice. A job deleted meanwhile has no row to
 		// count on, which is right too.
-		row := []any{a.ID, a.JobID, a.ApplicantID, a.RecruiterID, a.Name, a.Email, a.CoverLetter, a.Status,
+		var email any = a.Email
+		if r.Shredded {
+			// The applicant was erased before this was read (a replay, a
+			// late subscriber): the row is what ApplicantErased leaves.
+			a.Name, email, a.CoverLetter = domain.ErasedApplicantName, nil, nil
+			filename, contentType, sha, size = nil, nil, nil, nil
+		}
+		row := []any{a.ID, a.JobID, a.ApplicantID, a.RecruiterID, a.Name, email, a.CoverLetter, a.Status,
 			filename, contentType, size, sha, a.CreatedAt, r.Version, a.CreatedAt, nil}
 		if err := w.InsertCounted(applicationsTable, row, jobsTable, e.JobID,
 			"application_count", statusCount(domain.ApplicationSubmittedStatus)); err != nil {
@@ -39,6 +46,12 @@ func applyApplicationEvent(r eventstore.Record, w Writer) error {
 		return moveApplication(w, r, e.ApplicationID, e.JobID, e.From, e.To, e.ChangedAt, nullIfEmpty(e.Reason))
 	case domain.ApplicationWithdrawn:
 		return moveApplication(w, r, e.ApplicationID, e.JobID, e.From, domain.StatusWithdrawn, e.WithdrawnAt, nil)
+	case domain.ApplicantErased:
+		// Its status, dates and place in the counts stay; updated_at too:
+		// the application did not move.
+		return w.Update(applicationsTable, e.ApplicationID, Set("name", domain.ErasedApplicantName), Set("email", nil),
+			Set("cover_letter", nil), Set("resume_filename", nil), Set("resume_content_type", nil),
+			Set("resume_size", nil), Set("resume_sha256", nil), Set("version", r.Version))
 	}
 	return nil
 }
@@ -71,6 +84,8 @@ func applicationJob(e domain.Event) uuid.UUID {
 	case domain.ApplicationStatusChanged:
 		return e.JobID
 	case domain.ApplicationWithdrawn:
+		return e.JobID
+	case domain.ApplicantErased:
 		return e.JobID
 	}
 	return uuid.Nil

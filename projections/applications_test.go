@@ -56,7 +56,7 @@ func TestApplicationsProjectionCountsEachApplicationOnce(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	job, records := appendJobAndApplications(t, ctx, store, 3)
 	jobs := projections.JobsProjector{}
 
@@ -159,7 +159,7 @@ func TestJobsPartitionKeyIsTheJob(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	job, records := appendJobAndApplications(t, ctx, eventstore.New(own.Pool), 2)
+	job, records := appendJobAndApplications(t, ctx, eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring())), 2)
 	var p projections.JobsProjector
 	for _, r := range records {
 		key, ok := p.PartitionKey(r)

@@ -20,7 +20,7 @@ type ApplicationRow struct {
 	ApplicantID uuid.UUID
 	RecruiterID uuid.UUID // the job's owner
 	Name        string
-	Email       string
+	Email       string // empty when Erased
 	CoverLetter *string
 	Status      string
 	Resume      *domain.ResumeFile
@@ -35,6 +35,10 @@ type ApplicationRow struct {
 	// JobDeleted is whether its job has been deleted: the application is
 	// then still readable by its two parties, and listed nowhere.
 	JobDeleted bool
+	// Erased is whether the applicant's personal data was erased: the
+	// application is shown as domain.ErasedApplicantName's, with no email,
+	// cover letter or resume.
+	Erased bool
 }
 
 // ApplicationCursor is where a page of applications ends: listings are
@@ -67,10 +71,10 @@ func NewApplicationsView(pool Reader) ApplicationsView { return ApplicationsView
 // (without its title) rather than not found. The recruiter is the
 // application's own copy: a job never changes hands.
 const applicationSelect = `
-SELECT a.id, a.job_id, a.applicant_id, a.recruiter_id, a.name, a.email, a.cover_letter, a.status,
+SELECT a.id, a.job_id, a.applicant_id, a.recruiter_id, a.name, coalesce(a.email, ''), a.cover_letter, a.status,
        a.resume_filename, a.resume_content_type, a.resume_size, a.resume_sha256, a.created_at,
        a.updated_at, a.version, a.rejection_reason, coalesce(j.title, ''), coalesce(j.company, ''),
-       j.id IS NULL OR j.deleted_at IS NOT NULL
+       j.id IS NULL OR j.deleted_at IS NOT NULL, a.email IS NULL
 FROM applications a LEFT JOIN jobs j ON j.id = a.job_id`
 
 var errNoSuchApplication = domain.Errorf(domain.KindNotFound, "no such application")
@@ -81,7 +85,7 @@ func scanApplication(row pgx.Row) (ApplicationRow, error) {
 	var size *int64
 	err := row.Scan(&a.ID, &a.JobID, &a.ApplicantID, &a.RecruiterID, &a.Name, &a.Email, &a.CoverLetter, &a.Status,
 		&filename, &contentType, &size, &sha, &a.CreatedAt, &a.UpdatedAt, &a.Version, &a.RejectionReason,
-		&a.JobTitle, &a.JobCompany, &a.JobDeleted)
+		&a.JobTitle, &a.JobCompany, &a.JobDeleted, &a.Erased)
 	if err != nil {
 		return ApplicationRow{}, err
 	}
@@ -122,20 +126,29 @@ AND j.id IS NOT NULL AND j.deleted_at IS NULL LIMIT 1`, jobID, applicantID))
 // ListForJob returns one page of a job's applications, newest first;
 // with status set, only those at that status.
 func (v ApplicationsView) ListForJob(ctx context.Context, jobID uuid.UUID, status string, limit int, after *ApplicationCursor) (ApplicationPage, error) {
-	return v.list(ctx, "a.job_id", jobID, status, limit, after)
+	return v.list(ctx, "a.job_id", jobID, status, limit, after, false)
 }
 
 // ListForApplicant returns one page of an applicant's applications (to
 // live jobs), newest first.
 func (v ApplicationsView) ListForApplicant(ctx context.Context, applicantID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
-	return v.list(ctx, "a.applicant_id", applicantID, "", limit, after)
+	return v.list(ctx, "a.applicant_id", applicantID, "", limit, after, false)
+}
+
+// ListAllForApplicant is ListForApplicant with the applications of
+// deleted jobs too (JobDeleted set): everything a person's export holds.
+func (v ApplicationsView) ListAllForApplicant(ctx context.Context, applicantID uuid.UUID, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+	return v.list(ctx, "a.applicant_id", applicantID, "", limit, after, true)
 }
 
 // list reads the page and the total in one round trip. column is one of the
 // two indexed columns above, never client input.
-func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID, status string, limit int, after *ApplicationCursor) (ApplicationPage, error) {
+func (v ApplicationsView) list(ctx context.Context, column string, id uuid.UUID, status string, limit int, after *ApplicationCursor, withDeleted bool) (ApplicationPage, error) {
 	// $2 is the status or NULL for any: one statement either way.
-	where := ` WHERE ` + column + ` = $1 AND j.id IS NOT NULL AND j.deleted_at IS NULL AND ($2::text IS NULL OR a.status = $2)`
+	where := ` WHERE ` + column + ` = $1 AND ($2::text IS NULL OR a.status = $2)`
+	if !withDeleted {
+		where += ` AND j.id IS NOT NULL AND j.deleted_at IS NULL`
+	}
 	var byStatus *string
 	if status != "" {
 		byStatus = &status

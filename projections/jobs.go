@@ -47,7 +47,8 @@ func (JobsProjector) Tables() []*Table { return []*Table{jobsTable, jobSearchTab
 func (JobsProjector) EventTypes() []string {
 	return []string{domain.JobPosted{}.EventType(), domain.JobUpdated{}.EventType(), domain.JobClosed{}.EventType(),
 		domain.JobReopened{}.EventType(), domain.JobDeleted{}.EventType(), domain.ApplicationSubmitted{}.EventType(),
-		domain.ApplicationStatusChanged{}.EventType(), domain.ApplicationWithdrawn{}.EventType()}
+		domain.ApplicationStatusChanged{}.EventType(), domain.ApplicationWithdrawn{}.EventType(),
+		domain.ApplicantErased{}.EventType()}
 }
 
 // PartitionKey is the job an event is about: a job's events write its row,

@@ -30,7 +30,7 @@ type searchJob struct {
 // the service does, by recruiter, and returns their ids.
 func postSearchJobs(t *testing.T, ctx context.Context, pool *pgxpool.Pool, recruiter uuid.UUID, jobs []searchJob) []uuid.UUID {
 	t.Helper()
-	store := eventstore.New(pool)
+	store := eventstore.New(pool, eventstore.WithKeyring(testdb.Keyring()))
 	poster := domain.Poster{ID: recruiter, Role: domain.RoleRecruiter, Company: "Default Co"}
 	var ids []uuid.UUID
 	for _, j := range jobs {
@@ -310,7 +310,7 @@ func TestJobSearchFollowsJobs(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	view := projections.NewJobsView(own.Pool)
 	poster := domain.Poster{ID: uuid.New(), Role: domain.RoleRecruiter, Company: "Acme"}
 	title, description, location := "Quarry Surveyor", "Survey quarries.", "Leeds"

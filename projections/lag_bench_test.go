@@ -128,7 +128,7 @@ func benchmarkLag(b *testing.B, s lagStrategy) {
 		groups = append(groups, benchCheckpointOnly(fmt.Sprintf("bench-%d", i+1)))
 	}
 	benchStartProjectors(b, db.Pool, workerRelay, s.cfg, groups...)
-	var opts []eventstore.Option
+	opts := []eventstore.Option{eventstore.WithKeyring(testdb.Keyring())}
 	if s.wake {
 		opts = append(opts, eventstore.OnAppended(relay.Appended))
 	}
@@ -372,6 +372,9 @@ func benchAwaitListening(b *testing.B, relays ...*bus.Relay) {
 
 // benchStartProjectors runs a router with projectors until the benchmark ends.
 func benchStartProjectors(b *testing.B, pool *pgxpool.Pool, relay *bus.Relay, cfg bus.SubscriberConfig, projectors ...projections.Projector) {
+	if cfg.Keys == nil {
+		cfg.Keys = testdb.Keyring() // the log holds registrations: personal data
+	}
 	ctx := context.Background()
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(benchLogger()))
 	if err != nil {

@@ -150,7 +150,7 @@ func TestProjectTwiceChangesNothing(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	appended, registered := appendUser(t, ctx, store)
 	r := appended.Records[0]
 	users := &countingProjector{Projector: projections.UsersProjector{}}
@@ -195,7 +195,7 @@ func TestProjectIgnoresEventsOlderThanItsCheckpoint(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	older, olderUser := appendUser(t, ctx, store)
 	newer, newerUser := appendUser(t, ctx, store)
 	is.True(older.Last().Less(newer.Last())) // appended one after the other
@@ -234,7 +234,7 @@ func TestProjectFailureLeavesTheTransactionUsable(t *testing.T) {
 	is := is.New(t)
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	appended, registered := appendUser(t, ctx, store)
 	r := appended.Records[0]
 	flaky := &failOnce{Projector: projections.UsersProjector{}}
@@ -259,7 +259,7 @@ func TestUsersView(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	own := testdb.New(t)
-	store := eventstore.New(own.Pool)
+	store := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	view := projections.NewUsersView(own.Pool)
 	company := "  Initech  "
 
@@ -309,7 +309,7 @@ func TestUsersProjectorIgnoresOtherStreams(t *testing.T) {
 
 func TestTrackerWaitFor(t *testing.T) {
 	ctx := testCtx(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()))
 	appended, _ := appendUser(t, ctx, store)
 	cp := appended.Last()
 
@@ -369,7 +369,7 @@ func TestTrackerLagging(t *testing.T) {
 	is.Equal(len(lagging), 0) // an empty log has nothing to catch up with
 
 	// An event that occurred an hour ago and was never projected.
-	hourAgo := eventstore.New(own.Pool, eventstore.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
+	hourAgo := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
 	old, _ := appendUser(t, ctx, hourAgo)
 	waitUntil(t, 10*time.Second, "users lags behind an hour-old event", func() bool {
 		lagging, err = tracker.Lagging(ctx, names, time.Minute)
@@ -386,9 +386,9 @@ func TestTrackerLagging(t *testing.T) {
 	is.Equal(len(lagging), 0) // nothing lags once the projection has applied it
 
 	// A fresh event not yet projected is not lag yet.
-	fresh, _ := appendUser(t, eventstore.WithActor(ctx, uuid.New()), eventstore.New(own.Pool))
+	fresh, _ := appendUser(t, eventstore.WithActor(ctx, uuid.New()), eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring())))
 	waitUntil(t, 10*time.Second, "the fresh event is visible", func() bool {
-		head, err := eventstore.New(own.Pool).Head(ctx)
+		head, err := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring())).Head(ctx)
 		return err == nil && !head.Less(fresh.Last())
 	})
 	lagging, err = tracker.Lagging(ctx, names, time.Minute)
@@ -422,7 +422,7 @@ func startPipeline(t *testing.T, pool *pgxpool.Pool) *pipeline {
 		t.Fatalf("new router: %v", err)
 	}
 	ctx := testCtx(t)
-	if err := projections.Register(router, pool, relay, bus.SubscriberConfig{}, projections.UsersProjector{}); err != nil {
+	if err := projections.Register(router, pool, relay, bus.SubscriberConfig{Keys: testdb.Keyring()}, projections.UsersProjector{}); err != nil {
 		t.Fatalf("register projectors: %v", err)
 	}
 	routerDone := make(chan error, 1)
@@ -443,7 +443,7 @@ func startPipeline(t *testing.T, pool *pgxpool.Pool) *pipeline {
 		}
 	})
 	return &pipeline{
-		store:   eventstore.New(pool, eventstore.OnAppended(relay.Appended)),
+		store:   eventstore.New(pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.OnAppended(relay.Appended)),
 		relay:   relay,
 		tracker: projections.NewTracker(pool, relay, 15*time.Second),
 	}

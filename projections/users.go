@@ -21,7 +21,9 @@ var usersTable = NewTable("users", "id", "email", "name", "role", "company", "cr
 
 func (UsersProjector) Tables() []*Table { return []*Table{usersTable} }
 
-func (UsersProjector) EventTypes() []string { return []string{domain.UserRegistered{}.EventType()} }
+func (UsersProjector) EventTypes() []string {
+	return []string{domain.UserRegistered{}.EventType(), domain.PersonalDataErased{}.EventType()}
+}
 
 // PartitionKey: a user's events touch only that user's row.
 func (UsersProjector) PartitionKey(r eventstore.Record) (uuid.UUID, bool) {
@@ -38,7 +40,12 @@ func (UsersProjector) Apply(r eventstore.Record, w Writer) error {
 	}
 	switch e := e.(type) {
 	case domain.UserRegistered:
+		if r.Shredded {
+			return nil // an erased account has no row (see PersonalDataErased)
+		}
 		return w.Insert(usersTable, e.UserID, e.Email, e.Name, e.Role.String(), nullIfEmpty(e.Company), e.RegisteredAt, r.Version)
+	case domain.PersonalDataErased:
+		return w.Delete(usersTable, e.UserID)
 	}
 	return nil
 }

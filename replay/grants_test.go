@@ -27,7 +27,7 @@ func TestReplayKeepsPrivileges(t *testing.T) {
 	is.True(slices.Contains(before, "jobs "+testdb.ServiceRole+" INSERT")) // the service writes its views
 	is.True(slices.Contains(before, "jobs PUBLIC SELECT"))                 // and the grant above
 
-	_, err = replay.Run(ctx, db.Owner, projections.All(), replay.Options{})
+	_, err = replay.Run(ctx, db.Owner, projections.All(), replay.Options{Keys: testdb.Keyring()})
 	is.NoErr(err) // the replay succeeds
 
 	after := privileges(t, ctx, db.Owner)

@@ -127,7 +127,7 @@ func (r *run) fold(ctx context.Context, head eventstore.Checkpoint, p part) erro
 				return ctx.Err()
 			}
 		}
-		readErr = eventstore.Scan(ctx, r.pool, eventstore.Checkpoint{}, head, func(rec eventstore.Record) error {
+		readErr = eventstore.Scan(ctx, r.pool, r.opt.Keys, eventstore.Checkpoint{}, head, func(rec eventstore.Record) error {
 			if chunk = append(chunk, rec); len(chunk) == readChunk {
 				return send()
 			}

@@ -59,6 +59,10 @@ type Options struct {
 	// change of phase.
 	Progress func(Progress)
 	Log      *slog.Logger
+	// Keys opens the personal fields of the events replayed (those of
+	// erased people read as null, as they do live). Required when the log
+	// holds personal data.
+	Keys *eventstore.Keyring
 }
 
 // Defaults of Options.
@@ -377,7 +381,7 @@ func (r *run) applyBatch(ctx context.Context, q interface {
 	eventstore.Querier
 	Begin(context.Context) (pgx.Tx, error)
 }) (int, error) {
-	records, err := eventstore.ReadAll(ctx, q, r.cp, r.opt.BatchSize)
+	records, err := eventstore.ReadAll(ctx, q, r.opt.Keys, r.cp, r.opt.BatchSize)
 	if err != nil || len(records) == 0 {
 		return 0, err
 	}

@@ -37,7 +37,7 @@ func testCtx(t *testing.T) context.Context {
 // live projectors do (Project: a savepoint, the checkpoint claim, Apply).
 func projectAll(t *testing.T, ctx context.Context, pool *pgxpool.Pool) {
 	t.Helper()
-	store := eventstore.New(pool)
+	store := eventstore.New(pool, eventstore.WithKeyring(testdb.Keyring()))
 	var after eventstore.Checkpoint
 	last := lastEvent(t, ctx, pool)
 	deadline := time.Now().Add(time.Minute)
@@ -178,7 +178,7 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 	cpBefore := checkpoints(t, ctx, db.Pool)
 
 	var phases []string
-	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{BatchSize: 700, Progress: func(p replay.Progress) {
+	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{Keys: testdb.Keyring(), BatchSize: 700, Progress: func(p replay.Progress) {
 		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 			phases = append(phases, p.Phase)
 		}
@@ -198,7 +198,7 @@ func TestReplayRebuildsTheSameViews(t *testing.T) {
 	is.Equal(leftoverSchemas(t, ctx, db.Pool), 0)                          // nothing left behind
 
 	// Replaying again changes nothing.
-	_, err = replay.Run(ctx, db.Owner, ps[:1], replay.Options{})
+	_, err = replay.Run(ctx, db.Owner, ps[:1], replay.Options{Keys: testdb.Keyring()})
 	is.NoErr(err)
 	again, err := replay.Take(ctx, db.Pool, ps)
 	is.NoErr(err)
@@ -216,7 +216,7 @@ func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
 	ps := projections.All()
 	rows := len(before["users"]) + len(before["jobs"]) + len(before["applications"])
 
-	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{RowsInMemory: rows / 4})
+	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{Keys: testdb.Keyring(), RowsInMemory: rows / 4})
 	is.NoErr(err)           // the replay succeeds
 	is.True(res.Parts >= 5) // in parts, planned from the live tables' size
 	is.Equal(res.Events, int64(3000))
@@ -230,7 +230,7 @@ func TestReplayInPartsRebuildsTheSameViews(t *testing.T) {
 	is.NoErr(err) // the views are lost
 	var totals []int64
 	overshot := false
-	res, err = replay.Run(ctx, db.Owner, ps, replay.Options{RowsInMemory: rows / 3, Progress: func(p replay.Progress) {
+	res, err = replay.Run(ctx, db.Owner, ps, replay.Options{Keys: testdb.Keyring(), RowsInMemory: rows / 3, Progress: func(p replay.Progress) {
 		if len(totals) == 0 || totals[len(totals)-1] != p.Total {
 			totals = append(totals, p.Total)
 		}
@@ -257,7 +257,7 @@ func TestInterruptedReplayCanRunAgain(t *testing.T) {
 	ps := projections.All()
 
 	interrupted, stop := context.WithCancel(ctx)
-	_, err := replay.Run(interrupted, db.Owner, ps, replay.Options{BatchSize: 200, Progress: func(p replay.Progress) {
+	_, err := replay.Run(interrupted, db.Owner, ps, replay.Options{Keys: testdb.Keyring(), BatchSize: 200, Progress: func(p replay.Progress) {
 		if p.Phase == replay.PhaseRebuild && p.Applied >= 600 {
 			stop() // Ctrl-C in the middle of the rebuild
 		}
@@ -267,7 +267,7 @@ func TestInterruptedReplayCanRunAgain(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(before.Diff(now), "") // and the live views are untouched
 
-	_, err = replay.Run(ctx, db.Owner, ps, replay.Options{BatchSize: 200})
+	_, err = replay.Run(ctx, db.Owner, ps, replay.Options{Keys: testdb.Keyring(), BatchSize: 200})
 	is.NoErr(err) // the next replay starts over and finishes
 	after, err := replay.Take(ctx, db.Pool, ps)
 	is.NoErr(err)
@@ -283,16 +283,16 @@ func TestConcurrentReplayIsRefused(t *testing.T) {
 
 	var second error
 	var once sync.Once
-	_, err := replay.Run(ctx, db.Owner, projections.All(), replay.Options{BatchSize: 100, Progress: func(p replay.Progress) {
+	_, err := replay.Run(ctx, db.Owner, projections.All(), replay.Options{Keys: testdb.Keyring(), BatchSize: 100, Progress: func(p replay.Progress) {
 		if p.Phase == replay.PhaseRebuild {
 			once.Do(func() {
-				_, second = replay.Run(ctx, db.Owner, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
+				_, second = replay.Run(ctx, db.Owner, []projections.Projector{projections.JobsProjector{}}, replay.Options{Keys: testdb.Keyring()})
 			})
 		}
 	}})
 	is.NoErr(err)                              // the first finishes
 	is.True(errors.Is(second, replay.ErrBusy)) // the second was refused while it ran
-	_, err = replay.Run(ctx, db.Owner, []projections.Projector{projections.JobsProjector{}}, replay.Options{})
+	_, err = replay.Run(ctx, db.Owner, []projections.Projector{projections.JobsProjector{}}, replay.Options{Keys: testdb.Keyring()})
 	is.NoErr(err) // and is accepted once the first is done
 }
 
@@ -308,12 +308,12 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 	var running sync.WaitGroup
 	running.Go(func() { relay.Run(relayCtx) })
 	t.Cleanup(func() { stopRelay(); running.Wait() })
-	store := eventstore.New(db.Pool, eventstore.OnAppended(relay.Appended))
+	store := eventstore.New(db.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.OnAppended(relay.Appended))
 
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(log))
 	is.NoErr(err)
 	ps := projections.All()
-	is.NoErr(projections.Register(router, db.Pool, relay, bus.SubscriberConfig{}, ps...))
+	is.NoErr(projections.Register(router, db.Pool, relay, bus.SubscriberConfig{Keys: testdb.Keyring()}, ps...))
 	routerDone := make(chan error, 1)
 	go func() { routerDone <- router.Run(context.Background()) }()
 	<-router.Running()
@@ -351,7 +351,7 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 		}
 	})
 
-	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{BatchSize: 300})
+	res, err := replay.Run(ctx, db.Owner, ps, replay.Options{Keys: testdb.Keyring(), BatchSize: 300})
 	stopWriting()
 	writers.Wait()
 	is.NoErr(err) // the replay succeeds under writes
@@ -375,7 +375,7 @@ func TestReplayWhileWritesContinue(t *testing.T) {
 	// database) can hide the newest events from a reader for a moment; the
 	// comparison needs a rebuild that reached the last one.
 	for attempt := 0; ; attempt++ {
-		res, err := replay.Run(ctx, db.Owner, ps, replay.Options{})
+		res, err := replay.Run(ctx, db.Owner, ps, replay.Options{Keys: testdb.Keyring()})
 		is.NoErr(err)
 		if res.Checkpoint == head || attempt == 20 {
 			is.Equal(res.Checkpoint, head) // the rebuild reached the end of the log

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -40,6 +41,10 @@ type Limit struct {
 	Key    string
 	Max    int
 	Unless string
+	// Owner, when set, is stored with the attempts under Key and Unless
+	// (the keyed hash of the email they are about), so that the attempts
+	// about a person can be deleted when the person is erased (Erase).
+	Owner []byte
 }
 
 // Attempt is a counted attempt, to Forget if it succeeds.
@@ -65,6 +70,7 @@ func (k key) lockID() int64 { return int64(binary.BigEndian.Uint64(k.digest[:8])
 // attempt would pass (always more than zero).
 func (f *Failures) Take(ctx context.Context, limits ...Limit) (Attempt, time.Duration, error) {
 	var keys []key
+	owners := map[key][]byte{}
 	for _, l := range limits {
 		if l.Max <= 0 {
 			continue
@@ -72,6 +78,12 @@ func (f *Failures) Take(ctx context.Context, limits ...Limit) (Attempt, time.Dur
 		keys = append(keys, keyOf(l.Key))
 		if l.Unless != "" {
 			keys = append(keys, keyOf(l.Unless))
+		}
+		if l.Owner != nil {
+			owners[keyOf(l.Key)] = l.Owner
+			if l.Unless != "" {
+				owners[keyOf(l.Unless)] = l.Owner
+			}
 		}
 	}
 	if len(keys) == 0 {
@@ -83,8 +95,9 @@ func (f *Failures) Take(ctx context.Context, limits ...Limit) (Attempt, time.Dur
 	keys = slices.CompactFunc(keys, func(a, b key) bool { return a == b })
 	locks := make([]int64, len(keys))
 	digests := make([][]byte, len(keys))
+	ownerOf := make([][]byte, len(keys))
 	for i, k := range keys {
-		locks[i], digests[i] = k.lockID(), k.digest[:]
+		locks[i], digests[i], ownerOf[i] = k.lockID(), k.digest[:], owners[k]
 	}
 
 	tx, err := f.pool.Begin(ctx)
@@ -134,7 +147,7 @@ WITH expired AS (
         SELECT id FROM login_attempts WHERE attempted_at < now() - $2::interval
         ORDER BY attempted_at LIMIT 100 FOR UPDATE SKIP LOCKED)
 )
-INSERT INTO login_attempts (key) SELECT unnest($1::bytea[]) RETURNING id`, digests, f.window)
+INSERT INTO login_attempts (key, email_hash) SELECT * FROM unnest($1::bytea[], $3::bytea[]) RETURNING id`, digests, f.window, ownerOf)
 	if err != nil {
 		return Attempt{}, 0, fmt.Errorf("count login attempt: %w", err)
 	}
@@ -176,4 +189,13 @@ func (f *Failures) Forget(ctx context.Context, a Attempt) error {
 		return fmt.Errorf("forget login attempt: %w", err)
 	}
 	return nil
+}
+
+// Erase deletes every attempt stored with owner (Limit.Owner): what the
+// throttle kept about a person who is being erased.
+func Erase(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, owner []byte) error {
+	_, err := db.Exec(ctx, `DELETE FROM login_attempts WHERE email_hash = $1`, owner)
+	return err
 }

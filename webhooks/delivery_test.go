@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jobboard/jobboard/domain"
+	"github.com/jobboard/jobboard/internal/testdb"
 	"github.com/jobboard/jobboard/projections"
 	"github.com/jobboard/jobboard/replay"
 	"github.com/jobboard/jobboard/webhooks"
@@ -575,7 +576,7 @@ func TestReplaySendsNothing(t *testing.T) {
 	h.postJob(owner, "Before the replay")
 	waitFor(t, 20*time.Second, "the first delivery", func() bool { return rc.count() == 1 })
 
-	_, err := replay.Run(t.Context(), h.db.Owner, projections.All(), replay.Options{})
+	_, err := replay.Run(t.Context(), h.db.Owner, projections.All(), replay.Options{Keys: testdb.Keyring()})
 	is.NoErr(err) // the replay runs
 
 	h.postJob(owner, "After the replay")

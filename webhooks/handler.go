@@ -94,7 +94,9 @@ type planned struct {
 // job or application it concerns, the subscriptions of that recruiter that
 // ask for it, and the body, once for all of them.
 func (h *handler) plan(ctx context.Context, r eventstore.Record) ([]planned, error) {
-	if !isEventType(r.Type) {
+	if !isEventType(r.Type) || r.Shredded {
+		// A submission read after its applicant was erased: its erasure
+		// deleted what had been delivered of it, and nothing more goes.
 		return nil, nil
 	}
 	ev, err := r.Event()

@@ -54,13 +54,13 @@ func newHarness(t *testing.T) *harness {
 	var wg sync.WaitGroup
 	relay := bus.NewRelay(own.Pool, quiet)
 	wg.Go(func() { relay.Run(ctx) })
-	log := eventstore.New(own.Pool, eventstore.OnAppended(relay.Appended))
+	log := eventstore.New(own.Pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.OnAppended(relay.Appended))
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	queued := bus.NewSignal()
-	if err := webhooks.Register(router, own.Pool, log, relay, bus.SubscriberConfig{IdlePoll: 50 * time.Millisecond}, queued); err != nil {
+	if err := webhooks.Register(router, own.Pool, log, relay, bus.SubscriberConfig{Keys: testdb.Keyring(), IdlePoll: 50 * time.Millisecond}, queued); err != nil {
 		t.Fatal(err)
 	}
 	wg.Go(func() {

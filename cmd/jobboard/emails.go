@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jobboard/jobboard/app"
+	"github.com/jobboard/jobboard/eventstore"
 	"github.com/jobboard/jobboard/mailer"
 	"github.com/jobboard/jobboard/postgres"
 )
@@ -133,6 +134,16 @@ const (
 // creates and migrates nothing (serve and migrate do): a DATABASE_URL that
 // names the wrong database or server is a one-line error naming it, not a
 // new, empty database that answers every question with nothing.
+// openKeyring returns the keyring of the service's data key, for a
+// command that reads personal data from the log.
+func openKeyring(getenv func(string) string, stderr io.Writer) (*eventstore.Keyring, error) {
+	cfg, err := app.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.Keyring(cfg, newLogger(cfg, stderr), false)
+}
+
 func openForCommand(ctx context.Context, getenv func(string) string, stderr io.Writer, role dbRole) (*pgxpool.Pool, error) {
 	cfg, err := app.ConfigFromEnv(getenv)
 	if err != nil {

@@ -69,12 +69,16 @@ func events(ctx context.Context, args []string, getenv func(string) string, stdo
 	case *limit < 0:
 		return usageError(fs, "--limit: want 0 or more")
 	}
+	keys, err := openKeyring(getenv, stderr)
+	if err != nil {
+		return err
+	}
 	pool, err := openForCommand(ctx, getenv, stderr, asService)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	store := eventstore.New(pool)
+	store := eventstore.New(pool, eventstore.WithKeyring(keys))
 
 	if !asOf.IsZero() {
 		return printStateAsOf(ctx, store, f.StreamID, asOf, stdout)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/internal/testdb"
 )
 
 // TestEventsFindsApplicationMoves: the audit command finds an
@@ -31,7 +32,7 @@ func TestEventsFindsApplicationMoves(t *testing.T) {
 	// The log stamps each event with this clock, for --as-of.
 	at := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	clock := at
-	store := eventstore.New(pool, eventstore.WithClock(func() time.Time { return clock }))
+	store := eventstore.New(pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.WithClock(func() time.Time { return clock }))
 
 	recruiter, applicant, job, app := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	stream := eventstore.Stream{Type: domain.StreamApplication, ID: app}

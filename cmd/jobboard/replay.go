@@ -85,6 +85,10 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 			ps = append(ps, p)
 		}
 	}
+	keys, err := openKeyring(getenv, stderr)
+	if err != nil {
+		return err
+	}
 	pool, err := openForCommand(ctx, getenv, stderr, asOwner)
 	if err != nil {
 		return err
@@ -97,7 +101,7 @@ func replayCmd(ctx context.Context, args []string, getenv func(string) string, s
 		report = progressBar(stderr)
 	}
 	fmt.Fprintf(stderr, "replaying %s\n", replay.Describe(ps))
-	res, err := replay.Run(ctx, pool, ps, replay.Options{BatchSize: *batch, RowsInMemory: *rowsInMemory, Progress: report})
+	res, err := replay.Run(ctx, pool, ps, replay.Options{BatchSize: *batch, RowsInMemory: *rowsInMemory, Progress: report, Keys: keys})
 	if errors.Is(err, replay.ErrBusy) {
 		return fmt.Errorf("%w; wait for it to finish", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jobboard/jobboard/domain"
 	"github.com/jobboard/jobboard/eventstore"
+	"github.com/jobboard/jobboard/internal/testdb"
 	"github.com/jobboard/jobboard/postgres"
 )
 
@@ -31,7 +32,7 @@ func seedLog(t *testing.T, dbURL string) (recruiter, job uuid.UUID, beforeUpdate
 	// The log stamps each event with its clock: the domain times below, so
 	// that --since, --until and --as-of have known times to work with.
 	var clock time.Time
-	store := eventstore.New(pool, eventstore.WithClock(func() time.Time { return clock }))
+	store := eventstore.New(pool, eventstore.WithKeyring(testdb.Keyring()), eventstore.WithClock(func() time.Time { return clock }))
 
 	recruiter, job = uuid.New(), uuid.New()
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -190,7 +191,7 @@ func TestEventsFollow(t *testing.T) {
 	pool, err := postgres.Open(t.Context(), dbURL)
 	is.NoErr(err)
 	defer pool.Close()
-	_, err = eventstore.New(pool).Append(t.Context(), eventstore.Stream{Type: domain.StreamJob, ID: job}, 3,
+	_, err = eventstore.New(pool, eventstore.WithKeyring(testdb.Keyring())).Append(t.Context(), eventstore.Stream{Type: domain.StreamJob, ID: job}, 3,
 		[]domain.Event{domain.JobReopened{JobID: job, ReopenedAt: time.Now().UTC()}})
 	is.NoErr(err) // an event appended after following began
 

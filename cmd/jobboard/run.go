@@ -32,6 +32,8 @@ Commands:
   emails    list the emails to recruiters; "emails retry" queues failed ones again
   webhooks  list webhook deliveries and subscriptions; "webhooks retry" queues
             failed ones again
+  forget    erase a person's personal data (a request received another way
+            than DELETE /me)
   version   print the version
 
 Run "jobboard <command> --help" for a command's flags.
@@ -49,6 +51,11 @@ Configuration comes from the environment:
                        placeholder: make one with openssl rand -base64 48
                        (unset: a random one per process, with a warning)
   JWT_TTL              access token lifetime (default 1h)
+  DATA_KEY             key-encryption key of personal data: 64 hexadecimal digits
+                       (openssl rand -hex 32); unset: kept in DATA_KEY_FILE
+                       (default ` + app.DefaultDataKeyFile + `), made on first start
+                       with a warning. Back it up: losing it loses every person's
+                       personal data in the log
   BCRYPT_COST          bcrypt cost for passwords (default 12)
   LOG_LEVEL            debug, info, warn or error (default info)
   LOG_FORMAT           text or json (default text)
@@ -119,6 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = webhooksCmd(ctx, rest, getenv, stdout, stderr)
 	case "events":
 		err = events(ctx, rest, getenv, stdout, stderr)
+	case "forget":
+		err = forget(ctx, rest, getenv, stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, rest, getenv, stdout, stderr)
 	case "version":
@@ -261,8 +270,15 @@ instances start: they wait for each other.`, stderr)
 	if err != nil {
 		return err
 	}
-	newLogger(cfg, stderr)
+	log := newLogger(cfg, stderr)
+	keys, err := app.Keyring(cfg, log, true)
+	if err != nil {
+		return err
+	}
 	if err := postgres.Setup(ctx, cfg.MigrateDatabaseURL, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err := postgres.SealPersonalData(ctx, cfg.MigrateDatabaseURL, keys, log); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "database is up to date")

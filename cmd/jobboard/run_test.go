@@ -21,9 +21,13 @@ import (
 	"github.com/jobboard/jobboard/postgres"
 )
 
-// env is a getenv over a fixed set of variables.
+// env is a getenv over a fixed set of variables. DATA_KEY is the tests'
+// (testdb.DataKey, which the tests' own stores seal personal data with)
+// unless vars name it: without it, the commands would read, or make, a key
+// file of their own in the package's directory (./.jobboard/data.key), and
+// fail to open what the tests wrote.
 func env(vars ...string) func(string) string {
-	m := map[string]string{}
+	m := map[string]string{"DATA_KEY": testdb.DataKey}
 	for i := 0; i+1 < len(vars); i += 2 {
 		m[vars[i]] = vars[i+1]
 	}

@@ -59,6 +59,10 @@ func (tp topology) env() map[string]string {
 	return map[string]string{
 		"DATABASE_URL":         tp.primary.URL,
 		"MIGRATE_DATABASE_URL": tp.primary.OwnerURL,
+		// Every process seals and opens personal data with one key: the
+		// tests' (without it each would read, or make, a key file in the
+		// package's directory).
+		"DATA_KEY": testdb.DataKey,
 	}
 }
 

@@ -105,6 +105,7 @@ func TestWebhookSurvivesAKilledWorker(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL":         own.URL,
 		"MIGRATE_DATABASE_URL": own.OwnerURL,
+		"DATA_KEY":             testdb.DataKey, // the tests' (not a key file in the package's directory)
 		"HTTP_ADDR":            "127.0.0.1:0",
 		"BCRYPT_COST":          "4",
 		"JWT_SECRET":           jwtSecret,

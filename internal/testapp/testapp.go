@@ -45,6 +45,7 @@ func Start(t testing.TB, db *testdb.DB, env map[string]string) *App {
 		"HTTP_ADDR":   "127.0.0.1:0",
 		"BCRYPT_COST": "4",
 		"JWT_SECRET":  JWTSecret,
+		"DATA_KEY":    testdb.DataKey,
 		// Without SMTP_URL, mails about applications go here.
 		"MAIL_DIR": t.TempDir(),
 		// Every package of the test run shares the machine's cores, under

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/jobboard/jobboard/eventstore"
 	"github.com/jobboard/jobboard/postgres"
 )
 
@@ -139,4 +140,22 @@ func New(tb testing.TB) *DB {
 		}
 	})
 	return db
+}
+
+// DataKey is the key-encryption key of personal data in tests (DATA_KEY),
+// as 64 hexadecimal digits: a test value, never a real one.
+const DataKey = "7465737420646174612d6b6579206f6620746865206a6f62626f617264212121"
+
+// Keyring returns a keyring over DataKey, for tests that read or append
+// events holding personal data through a store or reader of their own.
+func Keyring() *eventstore.Keyring {
+	kek, err := eventstore.ParseKEK(DataKey)
+	if err != nil {
+		panic(err)
+	}
+	k, err := eventstore.NewKeyring(kek)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
