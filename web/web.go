@@ -104,6 +104,11 @@ func (u *UI) routes() http.Handler {
 	mux.HandleFunc("GET /app/signin", u.handleSignInForm)
 	mux.HandleFunc("POST /app/signin", u.handleSignIn)
 	mux.HandleFunc("POST /app/signout", u.handleSignOut)
+	mux.HandleFunc("GET /app/account", u.signedIn(u.handleAccount))
+	mux.HandleFunc("GET /app/account/export", u.signedIn(u.handleExport))
+	mux.HandleFunc("GET /app/account/delete", u.signedIn(u.handleDeleteAccountForm))
+	mux.HandleFunc("POST /app/account/delete", u.signedIn(u.handleDeleteAccount))
+	mux.HandleFunc("GET /app/account/deleted", u.handleAccountDeleted)
 	mux.HandleFunc("GET /app/jobs/{id}", u.handleJob)
 	mux.HandleFunc("GET /app/jobs/new", u.as(recruiter, u.handleNewJobForm))
 	mux.HandleFunc("POST /app/jobs/new", u.as(recruiter, u.handlePostJob))
@@ -161,6 +166,18 @@ func (u *UI) withSession(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		// An erased account's cookie signs nobody in: it is ended, and the
+		// request goes on signed out.
+		if err := u.Commands.CheckActive(r.Context(), s.UserID); err != nil {
+			var de *domain.Error
+			if errors.As(err, &de) && de.Kind == domain.KindUnauthorized {
+				u.sessions.end(w, r)
+				next.ServeHTTP(w, r)
+				return
+			}
+			u.fail(w, r, err)
+			return
+		}
 		ctx := context.WithValue(r.Context(), sessionKey, s)
 		ctx = eventstore.WithActor(ctx, s.UserID)
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -205,11 +222,15 @@ func (u *UI) as(role domain.Role, next func(http.ResponseWriter, *http.Request, 
 // toSignIn sends the browser to sign in, with the page to come back to:
 // the page itself for a GET; for a form, whose answer cannot be replayed by
 // a redirect, the page of what it was posted about: the application's for
-// a form about an application, the job's for a form about a job.
+// a form about an application, the job's for a form about a job, the
+// account page for the account's forms.
 func (u *UI) toSignIn(w http.ResponseWriter, r *http.Request) {
 	next := r.URL.RequestURI()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		next = r.URL.Path
+		if strings.HasPrefix(next, "/app/account/") {
+			next = "/app/account"
+		}
 		if id := r.PathValue("id"); id != "" {
 			next = "/app/jobs/" + id
 			if strings.HasPrefix(r.URL.Path, "/app/applications/") {

@@ -45,6 +45,7 @@ func TestUI(t *testing.T) {
 		{"a resume over 5 MiB is refused by the form", testResumeTooLarge},
 		{"pages work without JavaScript", testWithoutJavaScript},
 		{"a phone's width needs no horizontal scrolling", testNarrowScreen},
+		{"job seeker downloads their data and deletes their account", testDeleteAccount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
