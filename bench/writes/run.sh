@@ -22,6 +22,7 @@
 #   JOBBOARD_BIN=/path/to/jobboard DB=jobboard_writes_before OUT=/tmp/jobboard-writes-before ./bench/writes/run.sh
 #
 # Knobs (environment): CLIENTS (16), DURATION (20), WARMUP (5), IDLE (10),
+# DATA_KEY (default: a fresh one per seed, kept in $OUT/data.key),
 # JOBS (100000), SEEKERS (2000), RECRUITERS (200), SEED (1; 0 reuses DB),
 # DB (jobboard_writes; must start with jobboard_writes, since it is dropped
 # and created again), JOBBOARD_BIN (default: built from this tree), OUT
@@ -61,6 +62,18 @@ for v in JOBS SEEKERS RECRUITERS CLIENTS DURATION WARMUP IDLE; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "$v must be a positive integer" >&2; exit 2; }
 done
 mkdir -p "$OUT"
+# The key-encryption key of personal data, which every jobboard command
+# needs (README, "Privacy"; without it serve and migrate would make
+# ./.jobboard/data.key, and replay would stop): a fresh one with each seed,
+# kept in $OUT for SEED=0 runs on the same database. Builds from before
+# encryption ignore it.
+if [ -z "${DATA_KEY:-}" ]; then
+  if [ "$SEED" = 1 ] || [ ! -s "$OUT/data.key" ]; then
+    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$OUT/data.key")
+  fi
+  DATA_KEY=$(cat "$OUT/data.key")
+fi
+export DATA_KEY
 log() { printf '== %s\n' "$*" >&2; }
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 CLK=$(getconf CLK_TCK)
@@ -128,6 +141,14 @@ seed() {
   DATABASE_URL=$DATABASE_URL LOG_LEVEL=warn "$JOBBOARD_BIN" migrate >&2
   log "seed the log: $RECRUITERS recruiters, $SEEKERS job seekers, $JOBS jobs (bench/writes/seed.sql)"
   q -v recruiters="$RECRUITERS" -v seekers="$SEEKERS" -v jobs="$JOBS" -f bench/writes/seed.sql >&2
+  # Each account's credentials row, as a registration writes it with its
+  # event: since crypto-shredding, an authenticated request is refused (401,
+  # "this account was erased") for an account without one. In clear, as a
+  # database from before encryption holds them: `serve` replaces the email
+  # by its keyed hash at its start, with the events' personal fields. No
+  # password: the load generator mints its tokens, nobody logs in.
+  q -c "INSERT INTO credentials (user_id, email, password_hash)
+        SELECT stream_id, data->>'email', '!' FROM events WHERE event_type = 'UserRegistered'"
   # A replay reads the log only below the oldest transaction running in the
   # cluster (eventstore.ReadAll): wait until the seed is visible there,
   # in case another user of the cluster holds a transaction open.
